@@ -1,0 +1,153 @@
+"""Where the database is and how to connect to it.
+
+`RXT5_DATABASE_URL` set: that PostgreSQL server is used as is. Unset: an embedded, real PostgreSQL (pgserver) is started or
+reused in `$RXT5_HOME/pgdata` (default `.rxt5/` in the working directory). pgserver reference-counts the processes that use a
+data folder under an inter-process lock, so Dagit, the daemon, run workers and the CLI can all share it; the server stops
+when the last of them exits and the data persists across restarts.
+
+Everything is resolved when called, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from rxt5_assets.errors import UserFacingError
+
+ENV_DATABASE_URL = "RXT5_DATABASE_URL"
+ENV_DAGSTER_DATABASE_URL = "RXT5_DAGSTER_DATABASE_URL"
+ENV_HOME = "RXT5_HOME"
+EMBEDDED_DATABASE = "rxt5"
+EMBEDDED_DAGSTER_DATABASE = "dagster"
+
+_lock = threading.Lock()
+_servers: dict[Path, object] = {}
+
+
+class DatabaseError(UserFacingError):
+    """The database could not be reached or prepared; the message says what to check."""
+
+
+def rxt5_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """The folder holding the embedded database, models and datasets (`RXT5_HOME`, default `./.rxt5`)."""
+    chosen = home or os.environ.get(ENV_HOME) or Path.cwd() / ".rxt5"
+    return Path(chosen).expanduser().resolve()
+
+
+def embedded_server(home: str | os.PathLike[str] | None = None, *, keep_running: bool = False):
+    """Start (or join) the embedded PostgreSQL server for `home` and return its pgserver handle.
+
+    By default the server stops when the last process using it exits; `keep_running` leaves it up (for `rxt5 db url`).
+    """
+    import pgserver  # imported lazily: only the embedded default needs it
+
+    pgdata = rxt5_home(home) / "pgdata"
+    with _lock:
+        server = _servers.get(pgdata)
+        if server is None:
+            pgdata.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+            except Exception as exc:  # pgserver raises CalledProcessError/TimeoutExpired with the log path
+                raise DatabaseError(
+                    f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
+                    f"See {pgdata / 'log'}; or set {ENV_DATABASE_URL} to use another server."
+                ) from exc
+            _servers[pgdata] = server
+    return server
+
+
+def ensure_database(server, name: str) -> None:
+    """CREATE DATABASE `name` on the embedded server unless it exists (safe when processes race)."""
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if exists:
+            return
+        try:
+            conn.execute(f'create database "{name}"')
+        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+            pass  # another process created it first
+
+
+def resolve_database_url(database_url: str | None = None, home: str | os.PathLike[str] | None = None) -> str:
+    """The DSN of rxt5's database: the explicit URL, else `RXT5_DATABASE_URL`, else the embedded server."""
+    url = database_url or os.environ.get(ENV_DATABASE_URL)
+    if url:
+        return url
+    server = embedded_server(home)
+    ensure_database(server, EMBEDDED_DATABASE)
+    return server.get_uri(EMBEDDED_DATABASE)
+
+
+def dagster_storage_url(home: str | os.PathLike[str] | None = None) -> str:
+    """The SQLAlchemy URL for Dagster's run/event storage, on the same server as rxt5's tables.
+
+    Embedded: a separate `dagster` database. External: `RXT5_DAGSTER_DATABASE_URL`, else the rxt5 database itself.
+    Always with the psycopg2 driver: SQLAlchemy 2.1 maps plain `postgresql://` to psycopg 3, which dagster-postgres'
+    event log cannot use (see STACK.md).
+    """
+    url = os.environ.get(ENV_DAGSTER_DATABASE_URL) or os.environ.get(ENV_DATABASE_URL)
+    if not url:
+        server = embedded_server(home)
+        ensure_database(server, EMBEDDED_DAGSTER_DATABASE)
+        url = server.get_uri(EMBEDDED_DAGSTER_DATABASE)
+    parts = urlsplit(url)
+    scheme = "postgresql+psycopg2" if parts.scheme in ("postgres", "postgresql", "postgresql+psycopg") else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced, for printing."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return url
+
+
+class Database:
+    """rxt5's PostgreSQL: resolves the server lazily and hands out psycopg 3 connections."""
+
+    def __init__(self, database_url: str | None = None, home: str | os.PathLike[str] | None = None):
+        self._database_url = database_url
+        self._home = home
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = resolve_database_url(self._database_url, self._home)
+        return self._url
+
+    @property
+    def is_embedded(self) -> bool:
+        return not (self._database_url or os.environ.get(ENV_DATABASE_URL))
+
+    @property
+    def home(self) -> Path:
+        return rxt5_home(self._home)
+
+    def connect(self, autocommit: bool = False) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.url, autocommit=autocommit)
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"cannot connect to PostgreSQL at {redact(self.url)}: {exc}".strip()) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """A connection whose work commits on success and rolls back on error."""
+        with self.connect() as conn:
+            yield conn
+
+    def migrate(self) -> list[int]:
+        from rxt5_assets.db.migrations import migrate
+
+        with self.connect() as conn:
+            return migrate(conn)

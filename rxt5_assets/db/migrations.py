@@ -1,0 +1,150 @@
+"""Schema migrations: numbered, idempotent, serialised by an advisory lock so two processes can run them at once."""
+
+from __future__ import annotations
+
+import psycopg
+
+# Any fixed 64-bit key: all rxt5 processes take this lock before touching the schema.
+_MIGRATION_LOCK_KEY = 0x7278_7435_6D69_6772
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "seed schema",
+        """
+        create table if not exists code_chunks (
+            id           bigserial primary key,
+            content      text,
+            language     text,
+            file_path    text,
+            repo         text,
+            inserted_at  timestamptz not null default now(),
+            -- computed by the server so rows written by any indexer get it too
+            content_hash text generated always as (md5(content)) stored,
+            item_kind    text,
+            item_name    text,
+            start_line   integer,
+            end_line     integer
+        );
+        -- re-ingesting the same tree is a no-op; a changed file adds only its new chunks
+        create unique index if not exists code_chunks_location_content_key
+            on code_chunks (repo, file_path, content_hash);
+        -- the seed's per-language selection, and the sensor's "rows with id > cursor"
+        create index if not exists code_chunks_language_id_idx on code_chunks (language, id);
+
+        create table if not exists t5_training_sessions (
+            id              uuid primary key default gen_random_uuid(),
+            name            text not null,
+            status          text not null default 'preparing'
+                check (status in ('preparing', 'prepared', 'training', 'interrupted', 'completed', 'failed')),
+            languages       text[] not null default '{}',
+            config          jsonb not null default '{}'::jsonb,
+            stats           jsonb not null default '{}'::jsonb,
+            example_count   integer,
+            max_code_chunk_id bigint,
+            dagster_run_id  text,
+            error           text,
+            inserted_at     timestamptz not null default now(),
+            updated_at      timestamptz not null default now(),
+            completed_at    timestamptz
+        );
+        create index if not exists t5_training_sessions_inserted_idx on t5_training_sessions (inserted_at desc);
+
+        create table if not exists t5_training_examples (
+            id                  bigserial primary key,
+            training_session_id uuid not null references t5_training_sessions (id) on delete cascade,
+            code_chunk_id       bigint references code_chunks (id) on delete set null,
+            language            text not null,
+            task                text not null,
+            input               text not null,
+            target              text not null,
+            quality_score       real not null check (quality_score >= 0 and quality_score <= 1),
+            quality_breakdown   jsonb not null default '{}'::jsonb,
+            split               text check (split in ('train', 'eval')),
+            repo                text,
+            file_path           text,
+            inserted_at         timestamptz not null default now()
+        );
+        create index if not exists t5_training_examples_session_idx
+            on t5_training_examples (training_session_id, language, task);
+
+        create table if not exists t5_model_versions (
+            id                  uuid primary key default gen_random_uuid(),
+            version             text not null unique,
+            base_model          text not null,
+            training_session_id uuid references t5_training_sessions (id) on delete set null,
+            adapter_path        text,
+            status              text not null default 'trained'
+                check (status in ('trained', 'evaluated', 'rejected', 'active', 'retired')),
+            hyperparameters     jsonb not null default '{}'::jsonb,
+            performance_metrics jsonb not null default '{}'::jsonb,
+            evaluation_results  jsonb not null default '{}'::jsonb,
+            is_active           boolean not null default false,
+            inserted_at         timestamptz not null default now(),
+            activated_at        timestamptz
+        );
+        -- at most one active version, enforced by the database itself
+        create unique index if not exists t5_model_versions_single_active
+            on t5_model_versions (is_active) where is_active;
+
+        create table if not exists t5_training_progress (
+            id                    bigserial primary key,
+            training_session_id   uuid not null references t5_training_sessions (id) on delete cascade,
+            kind                  text not null default 'train' check (kind in ('train', 'eval')),
+            epoch                 double precision not null,
+            step                  integer not null,
+            loss                  double precision,
+            eval_loss             double precision,
+            learning_rate         double precision,
+            training_time_seconds double precision,
+            inserted_at           timestamptz not null default clock_timestamp(),
+            unique (training_session_id, kind, step)
+        );
+
+        create table if not exists t5_evaluation_results (
+            id                  bigserial primary key,
+            model_version_id    uuid references t5_model_versions (id) on delete cascade,
+            training_session_id uuid references t5_training_sessions (id) on delete set null,
+            compared_to_version_id uuid references t5_model_versions (id) on delete set null,
+            language            text not null,
+            metric              text not null,
+            value               double precision not null,
+            sample_count        integer,
+            details             jsonb not null default '{}'::jsonb,
+            inserted_at         timestamptz not null default now()
+        );
+        create index if not exists t5_evaluation_results_version_idx
+            on t5_evaluation_results (model_version_id, language, metric);
+        """,
+    ),
+]
+
+SCHEMA_VERSION = max(version for version, _, _ in MIGRATIONS)
+
+
+def applied_versions(conn: psycopg.Connection) -> list[int]:
+    exists = conn.execute("select to_regclass('rxt5_schema_migrations') is not null").fetchone()[0]
+    if not exists:
+        return []
+    return [row[0] for row in conn.execute("select version from rxt5_schema_migrations order by version")]
+
+
+def migrate(conn: psycopg.Connection) -> list[int]:
+    """Apply the migrations this database lacks; returns the versions applied now (empty when up to date)."""
+    applied_now: list[int] = []
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
+        conn.execute(
+            """create table if not exists rxt5_schema_migrations (
+                   version integer primary key,
+                   name text not null,
+                   applied_at timestamptz not null default now())"""
+        )
+        done = set(applied_versions(conn))
+        for version, name, sql in MIGRATIONS:
+            if version in done:
+                continue
+            conn.execute(sql)
+            conn.execute("insert into rxt5_schema_migrations (version, name) values (%s, %s)", (version, name))
+            applied_now.append(version)
+    return applied_now

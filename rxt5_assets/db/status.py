@@ -1,0 +1,54 @@
+"""What `rxt5 db status` reports: the server, the schema version, and row counts."""
+
+from __future__ import annotations
+
+from rxt5_assets.db.connection import Database, redact
+from rxt5_assets.db.migrations import SCHEMA_VERSION, applied_versions
+
+TABLES = (
+    "code_chunks",
+    "t5_training_sessions",
+    "t5_training_examples",
+    "t5_model_versions",
+    "t5_training_progress",
+    "t5_evaluation_results",
+)
+
+
+def database_status(database: Database) -> dict:
+    with database.connect() as conn:
+        server_version = conn.execute("show server_version").fetchone()[0]
+        applied = applied_versions(conn)
+        counts: dict[str, int | None] = {}
+        for table in TABLES:
+            present = conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]
+            counts[table] = conn.execute(f"select count(*) from {table}").fetchone()[0] if present else None
+        by_language = []
+        if counts["code_chunks"] is not None:
+            by_language = conn.execute(
+                "select coalesce(language, '(null)'), count(*) from code_chunks group by 1 order by 1"
+            ).fetchall()
+    return {
+        "server": "embedded (pgserver)" if database.is_embedded else "external (RXT5_DATABASE_URL)",
+        "url": redact(database.url),
+        "postgres_version": server_version,
+        "schema_version": max(applied) if applied else 0,
+        "schema_latest": SCHEMA_VERSION,
+        "row_counts": counts,
+        "code_chunks_by_language": dict(by_language),
+    }
+
+
+def format_status(status: dict) -> str:
+    lines = [
+        f"server:   {status['server']}, PostgreSQL {status['postgres_version']}",
+        f"url:      {status['url']}",
+        f"schema:   version {status['schema_version']} of {status['schema_latest']}"
+        + ("" if status["schema_version"] == status["schema_latest"] else "  (run `rxt5 db migrate`)"),
+        "rows:",
+    ]
+    for table, count in status["row_counts"].items():
+        lines.append(f"  {table:<24} {'(missing)' if count is None else count}")
+    for language, count in status["code_chunks_by_language"].items():
+        lines.append(f"    code_chunks[{language}] {count}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The Dagster layer: assets, checks, sensors, jobs and resources — thin calls into the library."""

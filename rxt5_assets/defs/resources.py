@@ -1,0 +1,59 @@
+"""Dagster resources: where the database and rxt5's files are.
+
+Both default to the library's call-time resolution (RXT5_DATABASE_URL / RXT5_HOME, else the embedded server in ./.rxt5),
+so the Definitions load with nothing set; Dagit's launchpad can override either per run.
+"""
+
+
+from pathlib import Path
+from typing import Optional
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from rxt5_assets.db import Database, rxt5_home
+
+
+class DatabaseResource(ConfigurableResource):
+    """rxt5's PostgreSQL. Leave `database_url` unset to use RXT5_DATABASE_URL, else the embedded server."""
+
+    database_url: Optional[str] = Field(
+        default=None, description="PostgreSQL DSN; unset: $RXT5_DATABASE_URL, else the embedded server in rxt5 home"
+    )
+    home: Optional[str] = Field(default=None, description="RXT5_HOME override (holds the embedded server's data)")
+
+    def database(self) -> Database:
+        return Database(self.database_url, self.home)
+
+
+class WorkspaceResource(ConfigurableResource):
+    """The folders rxt5 writes: datasets, models, training runs — all under RXT5_HOME."""
+
+    home: Optional[str] = Field(default=None, description="RXT5_HOME override (default $RXT5_HOME, else ./.rxt5)")
+
+    @property
+    def root(self) -> Path:
+        return rxt5_home(self.home)
+
+    def folder(self, *parts: str) -> Path:
+        path = self.root.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class DataPreparationResource(ConfigurableResource):
+    """The seed's `prepare_multi_language_training` options, shared by every data asset of one run."""
+
+    name: str = Field(default="rust_elixir_v1", description="training session name")
+    languages: list[str] = Field(default=["rust", "elixir"], description="languages to train on")
+    max_examples: int = Field(default=20000, description="cap on training examples (the seed's max_examples)")
+    quality_threshold: float = Field(default=0.7, description="minimum quality score of a kept chunk, in [0, 1]")
+    cross_language_learning: bool = Field(default=True, description="build Rust↔Elixir pairs and transfer examples")
+    min_length: int = Field(default=50, description="the seed's LENGTH(content) >= 50")
+    exclude_path_pattern: str = Field(default="%test%", description="the seed's file_path NOT LIKE pattern")
+    rust_weight: float = Field(default=1.0, description="relative share of Rust examples in the training set")
+    elixir_weight: float = Field(default=1.0, description="relative share of Elixir examples in the training set")
+    cross_language_weight: float = Field(default=1.0, description="relative share of transfer (pair) examples")
+    pair_threshold: float = Field(default=0.35, description="minimum match score of a Rust↔Elixir pair")
+    eval_fraction: float = Field(default=0.1, description="share of files held out for evaluation")
+    seed: int = Field(default=42, description="seed of every sampling decision")

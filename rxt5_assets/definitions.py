@@ -2,11 +2,12 @@
 
 from dagster import Definitions
 
-from rxt5_assets.defs.data_assets import code_chunks
+from rxt5_assets.defs.data_assets import DATA_ASSETS, DATA_CHECKS
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, WorkspaceResource
 
 defs = Definitions(
-    assets=[code_chunks],
+    assets=[*DATA_ASSETS],
+    asset_checks=[*DATA_CHECKS],
     resources={
         "database": DatabaseResource(),
         "data_prep": DataPreparationResource(),

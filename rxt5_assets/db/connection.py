@@ -46,6 +46,10 @@ def embedded_server(home: str | os.PathLike[str] | None = None, *, keep_running:
 
     By default the server stops when the last process using it exits; `keep_running` leaves it up (for `rxt5 db url`).
     """
+    import warnings
+
+    # pgserver keeps its inter-process lock in the user runtime dir; platformdirs warns when XDG_RUNTIME_DIR is unset
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import pgserver  # imported lazily: only the embedded default needs it
 
     pgdata = rxt5_home(home) / "pgdata"

@@ -1,10 +1,20 @@
 """Data stage: code_chunks → preprocessed_chunks → scored_examples → cross_language_pairs → training_dataset."""
 
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+import json
+from collections import Counter
+
+import polars as pl
+from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue, asset, asset_check
 
 from rxt5_assets.data.chunks import ChunkSelection, selection_counts, table_summary
-from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource
+from rxt5_assets.data.dataset import files_on_both_sides
+from rxt5_assets.data.preprocess import default_workers
+from rxt5_assets.data.stages import (
+    PrepareConfig, StageFiles, dataset_stage, pairs_stage, preprocess_stage, scoring_stage,
+)
+from rxt5_assets.defs.metadata import column_schema, counts_md, histogram_md, table_md
+from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, WorkspaceResource
 
 
 def chunk_selection(data_prep: DataPreparationResource, max_id: int | None = None) -> ChunkSelection:
@@ -34,7 +44,7 @@ def code_chunks(
     with db.connect() as conn:
         summary = table_summary(conn)
         counts = selection_counts(conn, chunk_selection(data_prep))
-    per_language = counts.group_by("language").agg(counts["chunks"].sum()).sort("language")
+    per_language = counts.group_by("language").agg(pl.col("chunks").sum()).sort("language")
     selected = int(counts["chunks"].sum()) if counts.height else 0
     context.log.info(f"{selected} of {summary['total_rows']} chunks match the seed's selection")
     return MaterializeResult(
@@ -44,8 +54,220 @@ def code_chunks(
             "max_chunk_id": summary["max_id"],
             **{f"chunks_{row['language']}": row["chunks"] for row in per_language.iter_rows(named=True)},
             "chunks_by_language_and_repo": MetadataValue.md(
-                counts.select("language", "repo", "chunks").to_pandas().to_markdown(index=False)
+                table_md(counts.select("language", "repo", "chunks"), rows=100).value
                 if counts.height else "_no chunks match the selection: run `rxt5 ingest PATH` or `rxt5 ingest --demo`_"
             ),
         }
     )
+
+
+def prepare_config(data_prep: DataPreparationResource) -> PrepareConfig:
+    return PrepareConfig(
+        name=data_prep.name, languages=tuple(data_prep.languages), max_examples=data_prep.max_examples,
+        quality_threshold=data_prep.quality_threshold, cross_language_learning=data_prep.cross_language_learning,
+        min_length=data_prep.min_length, exclude_path_pattern=data_prep.exclude_path_pattern,
+        rust_weight=data_prep.rust_weight, elixir_weight=data_prep.elixir_weight,
+        cross_language_weight=data_prep.cross_language_weight, pair_threshold=data_prep.pair_threshold,
+        eval_fraction=data_prep.eval_fraction, min_examples=data_prep.min_examples, seed=data_prep.seed,
+        workers=data_prep.workers or default_workers(),
+    )
+
+
+def stage_files(workspace: WorkspaceResource) -> StageFiles:
+    return StageFiles(workspace.folder("data"))
+
+
+def _per_language(frame: pl.DataFrame, column: str = "language") -> dict[str, int]:
+    return {str(k): int(v) for k, v in frame.group_by(column).len().sort(column).iter_rows()} if frame.height else {}
+
+
+@asset(
+    group_name="data",
+    kinds={"python", "polars"},
+    deps=[code_chunks],
+    description=(
+        "Language-specific preprocessing: every chunk validated, parsed once with tree-sitter, its patterns, docs, "
+        "signature, tests and cross-language concepts recognised. Dropped rows are counted by reason."
+    ),
+)
+def preprocessed_chunks(
+    context: AssetExecutionContext, database: DatabaseResource, data_prep: DataPreparationResource,
+    workspace: WorkspaceResource,
+) -> MaterializeResult:
+    files = stage_files(workspace)
+    with database.database().connect() as conn:
+        report = preprocess_stage(conn, files, prepare_config(data_prep))
+    chunks: pl.DataFrame = report["chunks"]
+    context.log.info(f"{report['accepted']} of {report['rows_in']} chunks accepted; dropped {report['dropped']}")
+    patterns = Counter(p for row in chunks["patterns"].to_list() for p in row) if chunks.height else Counter()
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": report["accepted"],
+            "dagster/column_schema": column_schema(chunks),
+            "rows_in": report["rows_in"],
+            "test_chunks_kept_aside": report["test_chunks"],
+            "max_chunk_id": report["max_chunk_id"],
+            **{f"chunks_{k}": v for k, v in report["per_language"].items()},
+            "drop_reasons": counts_md(report["dropped"]),
+            "top_patterns": counts_md(dict(patterns.most_common(25)), key="pattern"),
+            "preview": table_md(chunks.select("id", "language", "kind", "name", "patterns", "concepts", "file_path")),
+            "path": MetadataValue.path(str(files.chunks)),
+        }
+    )
+
+
+@asset(
+    group_name="data",
+    kinds={"python", "polars", "postgres"},
+    deps=[preprocessed_chunks],
+    description=(
+        "Quality scores (language indicators × penalties, breakdown kept) and T5 examples from chunks at or above "
+        "the threshold. Records a t5_training_sessions row and every example in t5_training_examples."
+    ),
+)
+def scored_examples(
+    context: AssetExecutionContext, database: DatabaseResource, data_prep: DataPreparationResource,
+    workspace: WorkspaceResource,
+) -> MaterializeResult:
+    files = stage_files(workspace)
+    with database.database().connect() as conn:
+        report = scoring_stage(conn, files, prepare_config(data_prep), dagster_run_id=context.run_id)
+    examples: pl.DataFrame = report["examples"]
+    scores: pl.DataFrame = report["scores"]
+    pass_rate = float(scores["passed"].mean()) if scores.height else 0.0
+    context.log.info(f"session {report['session_id']}: {examples.height} examples, pass rate {pass_rate:.1%}")
+    return MaterializeResult(
+        metadata={
+            "session_id": report["session_id"],
+            "dagster/row_count": examples.height,
+            "dagster/column_schema": column_schema(examples),
+            "pass_rate": round(pass_rate, 4),
+            "mean_quality_score": round(float(scores["quality_score"].mean()), 4) if scores.height else 0.0,
+            **{f"examples_{k}": v for k, v in _per_language(examples).items()},
+            "examples_by_task": counts_md(_per_language(examples, "task"), key="task"),
+            "score_histogram": histogram_md(scores["quality_score"].to_list(), "chunk quality scores")
+            if scores.height else MetadataValue.md("_no chunks_"),
+            "drop_reasons": counts_md(report["dropped"]),
+            "preview": table_md(examples.select("language", "task", "quality_score", "input", "target")),
+        }
+    )
+
+
+@asset(
+    group_name="data",
+    kinds={"python", "polars"},
+    deps=[scored_examples],
+    description=(
+        "Cross-language learning: Rust↔Elixir pairs matched on shared concepts and names (score ≥ pair_threshold), "
+        "and the transfer / concept-conditioned examples built from them."
+    ),
+)
+def cross_language_pairs(
+    context: AssetExecutionContext, database: DatabaseResource, data_prep: DataPreparationResource,
+    workspace: WorkspaceResource,
+) -> MaterializeResult:
+    files = stage_files(workspace)
+    with database.database().connect() as conn:
+        report = pairs_stage(conn, files, prepare_config(data_prep))
+    pairs: pl.DataFrame = report["pairs"]
+    names = dict(report["chunks"].select("id", "name").iter_rows())
+    preview = pairs.with_columns(
+        pl.col("rust_id").replace_strict(names, default="").alias("rust_item"),
+        pl.col("elixir_id").replace_strict(names, default="").alias("elixir_item"),
+    ).select("rust_item", "elixir_item", "match_score", "shared_concepts", "shared_identifiers") if pairs.height else pairs
+    concepts = Counter(c for row in pairs["shared_concepts"].to_list() for c in row) if pairs.height else Counter()
+    context.log.info(f"{pairs.height} pairs, {report['examples'].height} transfer examples")
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": pairs.height,
+            "pairs": pairs.height,
+            "transfer_examples": report["examples"].height,
+            "mean_match_score": round(float(pairs["match_score"].mean()), 4) if pairs.height else 0.0,
+            "shared_concepts": counts_md(dict(concepts), key="concept", value="pairs"),
+            "preview": table_md(preview.sort("match_score", descending=True) if pairs.height else preview),
+        }
+    )
+
+
+@asset(
+    group_name="data",
+    kinds={"python", "polars"},
+    deps=[cross_language_pairs],
+    description=(
+        "The weighted, deduplicated, leak-free training set: train.jsonl / eval.jsonl (split by file) — the files "
+        "`rxt5 train` reads. Fails with the funnel of filters when a language has too few examples."
+    ),
+)
+def training_dataset(
+    context: AssetExecutionContext, database: DatabaseResource, data_prep: DataPreparationResource,
+    workspace: WorkspaceResource,
+) -> MaterializeResult:
+    files = stage_files(workspace)
+    dataset_dir = workspace.folder("datasets", data_prep.name)
+    with database.database().connect() as conn:
+        report = dataset_stage(conn, files, dataset_dir, prepare_config(data_prep))
+    train: pl.DataFrame = report["train"]
+    context.log.info(f"train {report['train_examples']} / eval {report['eval_examples']} → {dataset_dir}")
+    mix = report["mix"]
+    return MaterializeResult(
+        metadata={
+            "session_id": report["session_id"],
+            "train_examples": report["train_examples"],
+            "eval_examples": report["eval_examples"],
+            "train_file": MetadataValue.path(report["train_file"]),
+            "eval_file": MetadataValue.path(report["eval_file"]),
+            "mix_share": MetadataValue.json(mix["share"]),
+            "mix": MetadataValue.json(mix),
+            **{f"train_{k}": v for k, v in _per_language(train).items()},
+            "preview": table_md(train.select("language", "task", "input", "target")),
+        }
+    )
+
+
+@asset_check(asset=scored_examples, blocking=True, description="every quality score lies in [0, 1]")
+def quality_scores_in_unit_interval(workspace: WorkspaceResource) -> AssetCheckResult:
+    scores = pl.read_parquet(stage_files(workspace).scores)
+    outside = scores.filter((pl.col("quality_score") < 0) | (pl.col("quality_score") > 1)).height
+    return AssetCheckResult(passed=outside == 0, metadata={"scores": scores.height, "outside_unit_interval": outside})
+
+
+@asset_check(asset=cross_language_pairs, blocking=True,
+             description="cross-language learning on ⇒ at least one Rust↔Elixir pair")
+def pairs_found_when_cross_language_learning(
+    workspace: WorkspaceResource, data_prep: DataPreparationResource
+) -> AssetCheckResult:
+    pairs = pl.read_parquet(stage_files(workspace).pairs).height
+    passed = pairs > 0 or not data_prep.cross_language_learning
+    return AssetCheckResult(passed=passed, metadata={"pairs": pairs,
+                                                     "cross_language_learning": data_prep.cross_language_learning})
+
+
+def _manifest(workspace: WorkspaceResource, data_prep: DataPreparationResource) -> dict:
+    return json.loads((workspace.folder("datasets", data_prep.name) / "manifest.json").read_text())
+
+
+@asset_check(asset=training_dataset, blocking=True, description="no file contributes to both train and eval")
+def no_file_in_both_splits(workspace: WorkspaceResource, data_prep: DataPreparationResource) -> AssetCheckResult:
+    manifest = _manifest(workspace, data_prep)
+    train = pl.read_ndjson(manifest["train_file"])
+    evaluation = pl.read_ndjson(manifest["eval_file"])
+    leaked = files_on_both_sides(train, evaluation)
+    return AssetCheckResult(passed=not leaked, metadata={"files_on_both_sides": len(leaked),
+                                                         "examples": MetadataValue.json(leaked[:20])})
+
+
+@asset_check(asset=training_dataset, blocking=True, description="each requested language is in train and eval")
+def each_requested_language_present(workspace: WorkspaceResource, data_prep: DataPreparationResource) -> AssetCheckResult:
+    manifest = _manifest(workspace, data_prep)
+    present = {}
+    for split in ("train", "eval"):
+        languages = set(pl.read_ndjson(manifest[f"{split}_file"])["language"].unique().to_list())
+        present[split] = sorted(languages)
+    missing = {split: [l for l in data_prep.languages if l not in langs] for split, langs in present.items()}
+    return AssetCheckResult(passed=not any(missing.values()), metadata={"missing": MetadataValue.json(missing),
+                                                                        "present": MetadataValue.json(present)})
+
+
+DATA_ASSETS = [code_chunks, preprocessed_chunks, scored_examples, cross_language_pairs, training_dataset]
+DATA_CHECKS = [quality_scores_in_unit_interval, pairs_found_when_cross_language_learning, no_file_in_both_splits,
+               each_requested_language_present]

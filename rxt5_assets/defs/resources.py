@@ -56,4 +56,6 @@ class DataPreparationResource(ConfigurableResource):
     cross_language_weight: float = Field(default=1.0, description="relative share of transfer (pair) examples")
     pair_threshold: float = Field(default=0.35, description="minimum match score of a Rust↔Elixir pair")
     eval_fraction: float = Field(default=0.1, description="share of files held out for evaluation")
+    min_examples: int = Field(default=50, description="fewest training examples per language before failing")
     seed: int = Field(default=42, description="seed of every sampling decision")
+    workers: int = Field(default=0, description="processes for parsing (0: one per available core)")

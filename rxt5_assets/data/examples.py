@@ -1,0 +1,217 @@
+"""Quality scoring & filtering, then (input → target) examples for T5.
+
+Tasks, each with a language-tagged prefix ("<verb> <language>: …"):
+  implement  description/doc + signature → the item without its docs
+  generate   description → the whole item, docs included
+  document   item → its `///` / @doc text
+  test       item → its tests (`#[cfg(test)]` module of the same file, or the ExUnit module testing it)
+Cross-language tasks ("translate rust to elixir: …") are built from pairs in `pairs.py`.
+
+The split is by file: a file's hash (with the seed) decides train or eval, so no file is on both sides, and the same file
+lands on the same side in every later dataset — a model trained on one version is never evaluated on its training files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from rxt5_assets.data.quality import QualityWeights, quality_score
+from rxt5_assets.languages import Analysis
+
+EXAMPLE_SCHEMA = {
+    "input": pl.String,
+    "target": pl.String,
+    "language": pl.String,
+    "task": pl.String,
+    "quality_score": pl.Float64,
+    "source_id": pl.String,
+    "code_chunk_id": pl.Int64,
+    "repo": pl.String,
+    "file_path": pl.String,
+    "split": pl.String,
+    "quality_breakdown": pl.String,
+}
+
+TASKS = ("implement", "generate", "document", "test")
+
+
+@dataclass(frozen=True)
+class ExampleConfig:
+    quality_threshold: float = 0.7
+    eval_fraction: float = 0.1
+    seed: int = 42
+    max_input_chars: int = 3000
+    max_target_chars: int = 2400
+    near_duplicate_threshold: float = 0.9  # estimated Jaccard of token 5-shingles
+    weights: QualityWeights = field(default_factory=QualityWeights)
+
+
+@dataclass
+class ExampleResult:
+    examples: pl.DataFrame  # EXAMPLE_SCHEMA
+    scores: pl.DataFrame  # id, language, quality_score, passed, breakdown — one row per chunk
+    dropped: Counter = field(default_factory=Counter)
+
+
+def file_split(repo: str, file_path: str, eval_fraction: float, seed: int) -> str:
+    digest = hashlib.blake2b(f"{seed}:{repo}:{file_path}".encode(), digest_size=8).digest()
+    return "eval" if int.from_bytes(digest, "big") / 2**64 < eval_fraction else "train"
+
+
+def assign_splits(files: pl.DataFrame, eval_fraction: float, seed: int) -> dict[tuple[str, str], str]:
+    """(repo, file_path) → split, with at least one eval file per language whenever a language has two files."""
+    splits: dict[tuple[str, str], str] = {}
+    for language, group in files.group_by("language"):
+        keys = sorted(set(zip(group["repo"].to_list(), group["file_path"].to_list())))
+        chosen = {key: file_split(*key, eval_fraction, seed) for key in keys}
+        if eval_fraction > 0 and len(keys) >= 2 and "eval" not in chosen.values():
+            # the file whose hash is smallest is the one a larger eval_fraction would have taken first
+            first = min(keys, key=lambda k: hashlib.blake2b(f"{seed}:{k[0]}:{k[1]}".encode(), digest_size=8).digest())
+            chosen[first] = "eval"
+        for key, split in chosen.items():
+            splits.setdefault(key, split)  # a file shared by two languages keeps its first decision
+    return splits
+
+
+def first_paragraph(doc: str) -> str:
+    return doc.strip().split("\n\n", 1)[0].strip()
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _analysis_of(row: dict) -> Analysis:
+    return Analysis(
+        language=row["language"], kind=row["kind"], name=row["name"], patterns=frozenset(row["patterns"]),
+        doc=row["doc"], signature=row["signature"], body=row["body"], code_without_docs=row["code_without_docs"],
+        tests=row["tests"], has_syntax_error=row["has_syntax_error"], concepts=frozenset(row["concepts"]),
+        identifiers=frozenset(row["identifiers"]),
+    )
+
+
+def score_chunks(chunks: pl.DataFrame, config: ExampleConfig) -> pl.DataFrame:
+    rows = []
+    for row in chunks.iter_rows(named=True):
+        score, breakdown = quality_score(row["content"], _analysis_of(row), json.loads(row["indicators"]), config.weights)
+        rows.append((row["id"], row["language"], score, score >= config.quality_threshold, json.dumps(breakdown)))
+    return pl.DataFrame(
+        rows, orient="row",
+        schema={"id": pl.Int64, "language": pl.String, "quality_score": pl.Float64, "passed": pl.Boolean,
+                "breakdown": pl.String},
+    )
+
+
+def _item_tasks(row: dict) -> list[tuple[str, str, str]]:
+    """(task, input, target) for one accepted chunk."""
+    language, doc, code = row["language"], row["doc"].strip(), row["code_without_docs"].strip()
+    description = first_paragraph(doc)
+    tasks = []
+    if row["signature"] and code:
+        prompt = f"{description}\n{row['signature']}" if description else row["signature"]
+        tasks.append(("implement", f"implement {language}: {prompt}", code))
+    if description:
+        tasks.append(("generate", f"generate {language} {row['kind']}: {description}", row["content"].strip()))
+        if code:
+            tasks.append(("document", f"document {language}: {code}", doc))
+    if row["tests"].strip():
+        without_tests = row["content"].replace(row["tests"], "").strip()
+        if without_tests:
+            tasks.append(("test", f"write tests {language}: {without_tests}", row["tests"].strip()))
+    return tasks
+
+
+def _test_tasks(chunks: pl.DataFrame, test_chunks: pl.DataFrame) -> list[tuple[dict, str, str, str]]:
+    """item → tests across chunks: a Rust file's test module tests the file's other items; an ExUnit module
+    `Foo.BarTest` tests the module `Foo.Bar`."""
+    tasks = []
+    by_file: dict[tuple[str, str], list[dict]] = {}
+    for row in chunks.iter_rows(named=True):
+        by_file.setdefault((row["repo"], row["file_path"]), []).append(row)
+    for rows in by_file.values():
+        test_modules = [r for r in rows if r["kind"] == "test_module"]
+        items = [r for r in rows if r["kind"] != "test_module"]
+        for test_module in test_modules:
+            if items:
+                subject = "\n\n".join(r["content"].strip() for r in items)
+                tasks.append((items[0], "test", f"write tests {test_module['language']}: {subject}",
+                              test_module["content"].strip()))
+    modules = {r["name"]: r for r in chunks.iter_rows(named=True) if r["kind"] in ("module", "module_header") and r["name"]}
+    for test_row in test_chunks.iter_rows(named=True):
+        subject_name = test_row["name"].removesuffix("Test") if test_row["name"] else ""
+        subject = modules.get(subject_name)
+        if subject is not None and subject_name != test_row["name"]:
+            tasks.append((subject, "test", f"write tests {subject['language']}: {subject['content'].strip()}",
+                          test_row["content"].strip()))
+    return tasks
+
+
+def remove_near_duplicates(examples: list[dict], threshold: float, dropped: Counter) -> list[dict]:
+    """Exact duplicates by normalised (task, input, target); near duplicates by MinHash-LSH on the target."""
+    from datasketch import MinHash, MinHashLSH
+
+    kept, seen_exact = [], set()
+    indexes: dict[tuple[str, str], MinHashLSH] = {}
+    for example in examples:
+        key = hashlib.blake2b(
+            "\x1f".join((example["task"], _normalise(example["input"]), _normalise(example["target"]))).encode(),
+            digest_size=16,
+        ).digest()
+        if key in seen_exact:
+            dropped["duplicate_example"] += 1
+            continue
+        seen_exact.add(key)
+        tokens = re.findall(r"\w+|[^\w\s]", example["target"])
+        shingles = {" ".join(tokens[i:i + 5]) for i in range(max(1, len(tokens) - 4))}
+        signature = MinHash(num_perm=64, seed=7)
+        signature.update_batch([s.encode() for s in shingles])
+        group = (example["language"], example["task"])
+        if group not in indexes:  # building an LSH solves for its band layout: once per group, not per example
+            indexes[group] = MinHashLSH(threshold=threshold, num_perm=64)
+        index = indexes[group]
+        if index.query(signature):
+            dropped["near_duplicate"] += 1
+            continue
+        index.insert(str(len(kept)), signature)
+        kept.append(example)
+    return kept
+
+
+def build_examples(chunks: pl.DataFrame, test_chunks: pl.DataFrame, config: ExampleConfig = ExampleConfig()) -> ExampleResult:
+    """Score every analysed chunk, keep those at or above the threshold, and turn them into examples."""
+    dropped: Counter = Counter()
+    scores = score_chunks(chunks, config)
+    dropped["below_quality_threshold"] = int((~scores["passed"]).sum()) if scores.height else 0
+    passed = chunks.join(scores.select("id", "quality_score", "breakdown", "passed"), on="id").filter(pl.col("passed"))
+    splits = assign_splits(passed.select("language", "repo", "file_path"), config.eval_fraction, config.seed)
+
+    candidates: list[dict] = []
+
+    def add(row: dict, task: str, source: str, target: str) -> None:
+        if len(source) > config.max_input_chars:
+            dropped["input_too_long"] += 1
+        elif len(target) > config.max_target_chars:
+            dropped["target_too_long"] += 1
+        else:
+            candidates.append({
+                "input": source, "target": target, "language": row["language"], "task": task,
+                "quality_score": row["quality_score"], "source_id": str(row["id"]), "code_chunk_id": row["id"],
+                "repo": row["repo"], "file_path": row["file_path"],
+                "split": splits[(row["repo"], row["file_path"])], "quality_breakdown": row["breakdown"],
+            })
+
+    for row in passed.iter_rows(named=True):
+        for task, source, target in _item_tasks(row):
+            add(row, task, source, target)
+    for row, task, source, target in _test_tasks(passed, test_chunks):
+        add(row, task, source, target)
+
+    kept = remove_near_duplicates(candidates, config.near_duplicate_threshold, dropped)
+    examples = pl.DataFrame(kept, schema=EXAMPLE_SCHEMA, orient="row") if kept else pl.DataFrame(schema=EXAMPLE_SCHEMA)
+    return ExampleResult(examples=examples, scores=scores, dropped=+dropped)

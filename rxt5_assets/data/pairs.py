@@ -1,0 +1,118 @@
+"""Cross-language learning: Rust↔Elixir pairs matched on shared concepts and names, and examples built from them.
+
+match score = concept_weight · Jaccard(concepts) + name_weight · Jaccard(identifier words) + kind_weight · kinds agree
+Candidates are only compared when they share an identifier word (an inverted index), so matching stays near-linear on
+large corpora. Each chunk takes part in at most `max_pairs_per_chunk` pairs, best scores first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import polars as pl
+
+from rxt5_assets.data.examples import EXAMPLE_SCHEMA, first_paragraph
+
+# Item kinds that play the same role in both languages.
+EQUIVALENT_KINDS = {
+    ("function", "def"), ("function", "defp"), ("struct", "module"), ("struct", "module_header"),
+    ("enum", "module"), ("trait", "module"), ("trait", "module_header"), ("impl", "module"), ("trait_impl", "module"),
+    ("mod", "module"), ("module", "module"), ("test_module", "test_module"), ("macro", "defmacro"),
+}
+
+PAIR_SCHEMA = {
+    "rust_id": pl.Int64,
+    "elixir_id": pl.Int64,
+    "match_score": pl.Float64,
+    "shared_concepts": pl.List(pl.String),
+    "shared_identifiers": pl.List(pl.String),
+    "split": pl.String,
+}
+
+# Words too common to say two items are about the same thing.
+_STOP_WORDS = frozenset({"new", "get", "set", "from", "to", "is", "the", "a", "of", "fn", "impl", "def", "t", "self",
+                         "test", "tests", "it", "with", "into", "for", "and", "ok", "error", "result", "value"})
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    threshold: float = 0.35
+    concept_weight: float = 0.4
+    name_weight: float = 0.45
+    kind_weight: float = 0.15
+    max_pairs_per_chunk: int = 2
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config: PairConfig = PairConfig()) -> pl.DataFrame:
+    """Pairs of (rust, elixir) accepted chunks with score ≥ threshold, both on the same side of the split."""
+    rust = [r for r in chunks.iter_rows(named=True) if r["language"] == "rust"]
+    elixir = [r for r in chunks.iter_rows(named=True) if r["language"] == "elixir"]
+    index: dict[str, list[int]] = defaultdict(list)
+    elixir_words = []
+    for position, row in enumerate(elixir):
+        words = set(row["identifiers"]) - _STOP_WORDS
+        elixir_words.append(words)
+        for word in words:
+            index[word].append(position)
+
+    scored = []
+    for row in rust:
+        words = set(row["identifiers"]) - _STOP_WORDS
+        concepts = set(row["concepts"])
+        for position in {p for word in words for p in index.get(word, ())}:
+            other = elixir[position]
+            shared_words = words & elixir_words[position]
+            shared_concepts = concepts & set(other["concepts"])
+            score = (
+                config.concept_weight * _jaccard(concepts, set(other["concepts"]))
+                + config.name_weight * _jaccard(words, elixir_words[position])
+                + config.kind_weight * ((row["kind"], other["kind"]) in EQUIVALENT_KINDS)
+            )
+            if score >= config.threshold:
+                scored.append((score, row, other, sorted(shared_concepts), sorted(shared_words)))
+
+    scored.sort(key=lambda item: (-item[0], item[1]["id"], item[2]["id"]))
+    uses: Counter = Counter()
+    pairs = []
+    for score, row, other, shared_concepts, shared_words in scored:
+        if uses[row["id"]] >= config.max_pairs_per_chunk or uses[other["id"]] >= config.max_pairs_per_chunk:
+            continue
+        rust_split = splits.get((row["repo"], row["file_path"]), "train")
+        elixir_split = splits.get((other["repo"], other["file_path"]), "train")
+        if rust_split != elixir_split:
+            continue  # a pair spanning both sides would leak one side's code into the other
+        uses[row["id"]] += 1
+        uses[other["id"]] += 1
+        pairs.append((row["id"], other["id"], round(score, 4), shared_concepts, shared_words, rust_split))
+    return pl.DataFrame(pairs, schema=PAIR_SCHEMA, orient="row") if pairs else pl.DataFrame(schema=PAIR_SCHEMA)
+
+
+def pair_examples(pairs: pl.DataFrame, chunks: pl.DataFrame, max_chars: int = 2400) -> pl.DataFrame:
+    """Transfer examples both ways, plus concept-conditioned prompts that describe one side's item for the other."""
+    by_id = {row["id"]: row for row in chunks.iter_rows(named=True)}
+    rows = []
+    for pair in pairs.iter_rows(named=True):
+        rust, elixir = by_id[pair["rust_id"]], by_id[pair["elixir_id"]]
+        score = min(rust["quality_score"], elixir["quality_score"]) if "quality_score" in rust else pair["match_score"]
+        common = {"quality_score": score, "source_id": f"{rust['id']}:{elixir['id']}", "code_chunk_id": None,
+                  "split": pair["split"], "quality_breakdown": None}
+        for source, target, direction in ((rust, elixir, "rust->elixir"), (elixir, rust, "elixir->rust")):
+            source_code, target_code = source["content"].strip(), target["content"].strip()
+            if len(source_code) > max_chars or len(target_code) > max_chars:
+                continue
+            src_lang, dst_lang = direction.split("->")
+            rows.append({**common, "input": f"translate {src_lang} to {dst_lang}: {source_code}", "target": target_code,
+                         "language": direction, "task": "translate", "repo": target["repo"],
+                         "file_path": target["file_path"]})
+            description = first_paragraph(source["doc"])
+            if description and pair["shared_concepts"]:
+                concepts = ", ".join(pair["shared_concepts"])
+                rows.append({**common, "input": f"implement {dst_lang} using {concepts}: {description}",
+                             "target": target_code, "language": direction, "task": "concept_transfer",
+                             "repo": target["repo"], "file_path": target["file_path"]})
+    return pl.DataFrame(rows, schema=EXAMPLE_SCHEMA, orient="row") if rows else pl.DataFrame(schema=EXAMPLE_SCHEMA)

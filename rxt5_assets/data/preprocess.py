@@ -1,0 +1,167 @@
+"""Language-specific preprocessing: validate each chunk, parse it once, recognise its patterns.
+
+Every row that does not go on is counted under a reason; the reasons, in the order they are tested:
+null_content, null_language, null_file_path, empty, nul_bytes, unknown_language, not_requested_language,
+too_short (the seed's LENGTH(content) >= 50), test_path (the seed's NOT LIKE '%test%' — kept aside as test targets),
+too_large, duplicate_chunk (same content already seen), wrong_language (fails to parse as its label but parses
+cleanly as another registered language), unparseable (no item recognised and syntax errors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+import multiprocessing
+
+import polars as pl
+
+from rxt5_assets import languages
+
+MAX_CHUNK_CHARS = 100_000
+
+ANALYZED_SCHEMA = {
+    "id": pl.Int64,
+    "language": pl.String,
+    "repo": pl.String,
+    "file_path": pl.String,
+    "content": pl.String,
+    "kind": pl.String,
+    "name": pl.String,
+    "doc": pl.String,
+    "signature": pl.String,
+    "body": pl.String,
+    "code_without_docs": pl.String,
+    "tests": pl.String,
+    "patterns": pl.List(pl.String),
+    "concepts": pl.List(pl.String),
+    "identifiers": pl.List(pl.String),
+    "has_syntax_error": pl.Boolean,
+    "indicators": pl.String,  # JSON object: indicator name -> value in [0, 1]
+}
+
+
+@dataclass
+class PreprocessResult:
+    chunks: pl.DataFrame  # accepted, analysed chunks (ANALYZED_SCHEMA)
+    test_chunks: pl.DataFrame  # analysed chunks from test paths: targets of the item → tests task
+    dropped: Counter = field(default_factory=Counter)
+    rows_in: int = 0
+
+
+def like_to_glob(pattern: str) -> str:
+    """SQL LIKE → fnmatch, so the seed's `NOT LIKE '%test%'` is applied exactly as PostgreSQL would."""
+    return "".join("*" if c == "%" else "?" if c == "_" else "[" + c + "]" if c in "[]*?" else c for c in pattern)
+
+
+def _analyze(row: tuple[int, str, str, str, str]) -> dict | str:
+    """Worker: analyse one chunk. Returns the analysed row, or a drop reason."""
+    import json
+
+    chunk_id, language_name, repo, file_path, content = row
+    module = languages.get(language_name)
+    analysis = module.analyze(content)
+    if analysis.has_syntax_error and analysis.kind == "unknown":
+        for other in languages.all_languages():
+            if other.name != language_name and not other.analyze(content).has_syntax_error:
+                return "wrong_language"
+        return "unparseable"
+    indicators = module.quality_indicators(analysis)
+    return {
+        "id": chunk_id, "language": language_name, "repo": repo, "file_path": file_path, "content": content,
+        "kind": analysis.kind, "name": analysis.name, "doc": analysis.doc, "signature": analysis.signature,
+        "body": analysis.body, "code_without_docs": analysis.code_without_docs, "tests": analysis.tests,
+        "patterns": sorted(analysis.patterns), "concepts": sorted(analysis.concepts),
+        "identifiers": sorted(analysis.identifiers), "has_syntax_error": analysis.has_syntax_error,
+        "indicators": json.dumps(indicators, sort_keys=True),
+    }
+
+
+def _analyze_batch(rows: list[tuple]) -> list[dict | str]:
+    return [_analyze(row) for row in rows]
+
+
+def analyze_rows(rows: list[tuple], workers: int = 1) -> list[dict | str]:
+    """Analyse rows on `workers` processes (fork: the grammars are already loaded), order preserved."""
+    if workers <= 1 or len(rows) < 64:
+        return _analyze_batch(rows)
+    size = max(16, len(rows) // (workers * 8))
+    batches = [rows[i:i + size] for i in range(0, len(rows), size)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return [result for batch in pool.map(_analyze_batch, batches) for result in batch]
+
+
+def default_workers() -> int:
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
+
+
+def preprocess_chunks(
+    frame: pl.DataFrame,
+    requested_languages: tuple[str, ...] = ("rust", "elixir"),
+    *,
+    min_length: int = 50,
+    exclude_path_pattern: str = "%test%",
+    max_chars: int = MAX_CHUNK_CHARS,
+    workers: int = 1,
+) -> PreprocessResult:
+    """Validate, deduplicate and analyse code_chunks rows (columns: id, content, language, file_path, repo)."""
+    dropped: Counter = Counter()
+    known = set(languages.names())
+    path_glob = like_to_glob(exclude_path_pattern)
+    seen_hashes: set[bytes] = set()
+    candidates: list[tuple] = []
+    test_candidates: list[tuple] = []
+
+    for chunk_id, content, language_name, file_path, repo in frame.select(
+        "id", "content", "language", "file_path", "repo"
+    ).iter_rows():
+        if content is None:
+            reason = "null_content"
+        elif language_name is None:
+            reason = "null_language"
+        elif file_path is None:
+            reason = "null_file_path"
+        elif not content.strip():
+            reason = "empty"
+        elif "\x00" in content:
+            reason = "nul_bytes"
+        elif language_name not in known:
+            reason = "unknown_language"
+        elif language_name not in requested_languages:
+            reason = "not_requested_language"
+        elif len(content) < min_length:
+            reason = "too_short"
+        elif fnmatchcase(file_path, path_glob):
+            test_candidates.append((chunk_id, language_name, repo or "", file_path, content))
+            reason = "test_path"
+        elif len(content) > max_chars:
+            reason = "too_large"
+        else:
+            digest = hashlib.blake2b(content.encode("utf-8", "replace"), digest_size=16).digest()
+            if digest in seen_hashes:
+                reason = "duplicate_chunk"
+            else:
+                seen_hashes.add(digest)
+                candidates.append((chunk_id, language_name, repo or "", file_path, content))
+                continue
+        dropped[reason] += 1
+
+    analysed = analyze_rows(candidates + test_candidates, workers)
+    accepted, tests = [], []
+    for index, result in enumerate(analysed):
+        if isinstance(result, str):
+            if index < len(candidates):  # test-path rows were already counted as test_path
+                dropped[result] += 1
+        elif index < len(candidates):
+            accepted.append(result)
+        else:
+            tests.append(result)
+    return PreprocessResult(
+        chunks=pl.DataFrame(accepted, schema=ANALYZED_SCHEMA, orient="row") if accepted else pl.DataFrame(schema=ANALYZED_SCHEMA),
+        test_chunks=pl.DataFrame(tests, schema=ANALYZED_SCHEMA, orient="row") if tests else pl.DataFrame(schema=ANALYZED_SCHEMA),
+        dropped=dropped,
+        rows_in=frame.height,
+    )

@@ -3,14 +3,16 @@
 from dagster import Definitions
 
 from rxt5_assets.defs.data_assets import DATA_ASSETS, DATA_CHECKS
-from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, WorkspaceResource
+from rxt5_assets.defs.model_assets import MODEL_ASSETS
+from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
 
 defs = Definitions(
-    assets=[*DATA_ASSETS],
+    assets=[*DATA_ASSETS, *MODEL_ASSETS],
     asset_checks=[*DATA_CHECKS],
     resources={
         "database": DatabaseResource(),
         "data_prep": DataPreparationResource(),
         "workspace": WorkspaceResource(),
+        "training": TrainingResource(),
     },
 )

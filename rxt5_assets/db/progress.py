@@ -43,17 +43,3 @@ class PostgresProgressSink:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-class FanOutSink:
-    """Sends every record to several sinks (the database and Dagster's log, say)."""
-
-    def __init__(self, *sinks):
-        self.sinks = sinks
-
-    def record(self, rec) -> None:
-        for sink in self.sinks:
-            sink.record(rec)
-
-    def resumed(self, from_step: int) -> None:
-        for sink in self.sinks:
-            sink.resumed(from_step)

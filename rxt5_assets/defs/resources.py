@@ -59,3 +59,25 @@ class DataPreparationResource(ConfigurableResource):
     min_examples: int = Field(default=50, description="fewest training examples per language before failing")
     seed: int = Field(default=42, description="seed of every sampling decision")
     workers: int = Field(default=0, description="processes for parsing (0: one per available core)")
+
+
+class TrainingResource(ConfigurableResource):
+    """Base model and fine-tuning settings of the model stage (the seed's `fine_tune` options)."""
+
+    base_model: str = Field(default="tiny", description="'tiny' (built locally), an HF id such as "
+                                                        "Salesforce/codet5p-770m (from the HF cache), or a local path")
+    allow_download: bool = Field(default=False, description="let transformers download a missing HF base model")
+    epochs: float = Field(default=12, description="training epochs (the seed's 12)")
+    learning_rate: float = Field(default=2e-4, description="peak learning rate (the seed's 2e-4)")
+    train_batch_size: int = Field(default=8, description="examples per step")
+    gradient_accumulation: int = Field(default=1, description="micro-batches per optimizer step")
+    lora: bool = Field(default=True, description="LoRA adapter (False: full fine-tuning)")
+    lora_r: int = Field(default=16, description="LoRA rank")
+    lora_alpha: int = Field(default=32, description="LoRA alpha")
+    lora_dropout: float = Field(default=0.05, description="LoRA dropout")
+    precision: str = Field(default="auto", description="auto (bf16 on a capable GPU, else fp32), fp32, bf16")
+    max_steps: Optional[int] = Field(default=None, description="cap on optimizer steps (None: all epochs)")
+    tiny_base_max_seconds: float = Field(default=120.0, description="budget for building the tiny base once")
+    tiny_base_max_steps: Optional[int] = Field(default=None, description="step budget for building the tiny base")
+    logging_steps: int = Field(default=10, description="a t5_training_progress row every N steps")
+    seed: int = Field(default=42, description="seed of the run")

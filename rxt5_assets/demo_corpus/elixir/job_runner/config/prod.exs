@@ -1,0 +1,3 @@
+import Config
+
+config :job_runner, pool_size: 16

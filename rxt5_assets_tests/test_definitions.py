@@ -78,3 +78,49 @@ def test_insufficient_data_fails_with_the_funnel(database: Database, tmp_path: P
         failure.step_failure_data.error.message
     assert "insufficient training data" in message and "needed at least 50" in message
     assert "too_short 1" in message
+
+
+def test_dagster_dev_serves_the_graph_with_storage_in_postgres(tmp_path: Path):
+    """`dagster dev` from the project root, with nothing else running: dagster.yaml puts its storage in PostgreSQL."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import psycopg
+
+    from rxt5_assets.db.connection import embedded_server
+
+    project = Path(__file__).resolve().parents[1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("RXT5_DATABASE_URL", "DAGSTER_HOME")}
+    env["RXT5_HOME"] = str(tmp_path / "home")
+    dagster = Path(sys.executable).parent / "dagster"
+    server = subprocess.Popen([str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=project, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
+        deadline, answer = time.monotonic() + 120, None
+        while time.monotonic() < deadline and answer is None:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query,
+                                                 headers={"Content-Type": "application/json"})
+                answer = json.loads(urllib.request.urlopen(request, timeout=5).read())
+            except OSError:
+                time.sleep(1)
+        assert answer is not None, server.stderr.read1().decode() if server.stderr else "no answer"
+        keys = {"/".join(node["assetKey"]["path"]) for node in answer["data"]["assetNodes"]}
+        assert set(DATA_GRAPH) <= keys and {"base_model", "lora_adapter"} <= keys
+        with psycopg.connect(embedded_server(tmp_path / "home").get_uri("dagster")) as conn:
+            assert conn.execute("select to_regclass('runs') is not null").fetchone()[0]  # dagster-postgres tables
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)

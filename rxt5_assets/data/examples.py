@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -156,6 +157,9 @@ def remove_near_duplicates(examples: list[dict], threshold: float, dropped: Coun
     """Exact duplicates by normalised (task, input, target); near duplicates by MinHash-LSH on the target."""
     from datasketch import MinHash, MinHashLSH
 
+    # shared permutations and a C hash: building MinHash objects otherwise dominates the whole data stage
+    template = MinHash(num_perm=64, seed=7)
+    bands = MinHashLSH(threshold=threshold, num_perm=64)  # solves for the band layout once
     kept, seen_exact = [], set()
     indexes: dict[tuple[str, str], MinHashLSH] = {}
     for example in examples:
@@ -169,11 +173,12 @@ def remove_near_duplicates(examples: list[dict], threshold: float, dropped: Coun
         seen_exact.add(key)
         tokens = re.findall(r"\w+|[^\w\s]", example["target"])
         shingles = {" ".join(tokens[i:i + 5]) for i in range(max(1, len(tokens) - 4))}
-        signature = MinHash(num_perm=64, seed=7)
+        signature = MinHash(num_perm=64, hashfunc=zlib.crc32, permutations=template.permutations,
+                            scheme=template.scheme)
         signature.update_batch([s.encode() for s in shingles])
         group = (example["language"], example["task"])
-        if group not in indexes:  # building an LSH solves for its band layout: once per group, not per example
-            indexes[group] = MinHashLSH(threshold=threshold, num_perm=64)
+        if group not in indexes:
+            indexes[group] = MinHashLSH(num_perm=64, params=(bands.b, bands.r))
         index = indexes[group]
         if index.query(signature):
             dropped["near_duplicate"] += 1

@@ -1,0 +1,102 @@
+"""The data stage against its floor, side by side in one run over the same chunks.
+
+    floor      bare tree-sitter parse of every chunk (one core)
+    rxt5 ×1    validate + parse + pattern recognition + quality indicators (preprocess_chunks, workers=1)
+               + quality score + example building + dedup (build_examples)
+    rxt5 ×2    the same with the parsing spread over two processes
+
+Chunks come from the same corpora as bench_ingest.py (Debian's crate sources when present, plus the demo corpus), cut
+by the language modules' own chunkers. Targets (issue 3): rxt5 ×1 within 1.5× of the floor; ×2 close to twice ×1.
+
+    .venv/bin/python bench/bench_preprocess.py [--corpus PATH] [--max-mb 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def collect_chunks(corpus: Path, max_mb: float) -> list[tuple[int, str, str, str, str]]:
+    from rxt5_assets import languages
+    from rxt5_assets.ingest import DEMO_CORPUS
+
+    rows, budget = [], max_mb * 1e6
+    sources = [corpus] if corpus.exists() else []
+    for root in [*sources, DEMO_CORPUS]:
+        for path in sorted(root.rglob("*")):
+            module = languages.for_path(path)
+            if module is None or not path.is_file() or budget <= 0 and root != DEMO_CORPUS:
+                continue
+            data = path.read_bytes()
+            if b"\x00" in data or len(data) > 1_000_000:
+                continue
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            for item in module.chunk(data):
+                rows.append((len(rows) + 1, item.text, module.name, str(path.relative_to(root)), root.name))
+            budget -= len(data)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default="/usr/share/cargo/registry")
+    parser.add_argument("--max-mb", type=float, default=8.0)
+    args = parser.parse_args()
+
+    import polars as pl
+    import tree_sitter
+    import tree_sitter_elixir
+    import tree_sitter_rust
+
+    from rxt5_assets.data.examples import ExampleConfig, build_examples
+    from rxt5_assets.data.preprocess import preprocess_chunks
+
+    cores = sorted(os.sched_getaffinity(0))
+    rows = collect_chunks(Path(args.corpus), args.max_mb)
+    frame = pl.DataFrame(rows, schema=["id", "content", "language", "file_path", "repo"], orient="row")
+    megabytes = sum(len(r[1].encode()) for r in rows) / 1e6
+    print(f"{len(rows)} chunks, {megabytes:.1f} MB "
+          f"({frame.filter(pl.col('language') == 'rust').height} rust, "
+          f"{frame.filter(pl.col('language') == 'elixir').height} elixir); {len(cores)} cores available")
+
+    os.sched_setaffinity(0, {cores[0]})
+    parsers = {"rust": tree_sitter.Parser(tree_sitter.Language(tree_sitter_rust.language())),
+               "elixir": tree_sitter.Parser(tree_sitter.Language(tree_sitter_elixir.language()))}
+    encoded = [(parsers[r[2]], r[1].encode()) for r in rows]
+    started = time.perf_counter()
+    for parser_, data in encoded:
+        parser_.parse(data)
+    floor = time.perf_counter() - started
+
+    def full(workers: int) -> tuple[float, float, int]:
+        started = time.perf_counter()
+        result = preprocess_chunks(frame, exclude_path_pattern="%/tests/%", workers=workers)
+        preprocess = time.perf_counter() - started
+        examples = build_examples(result.chunks, result.test_chunks, ExampleConfig())
+        return preprocess, time.perf_counter() - started, examples.examples.height
+
+    one_pre, one_total, produced = full(1)
+    os.sched_setaffinity(0, set(cores[:2]))
+    two_pre, two_total, _ = full(2) if len(cores) >= 2 else (float("nan"),) * 3
+
+    print(f"\n{'variant':<52} {'seconds':>8} {'MB/s':>7} {'× floor':>8}")
+    for name, seconds in (("floor: bare tree-sitter parse (1 core)", floor),
+                          ("rxt5 preprocessing only (1 core)", one_pre),
+                          ("rxt5 preprocessing + scoring + examples (1 core)", one_total),
+                          ("rxt5 preprocessing only (2 cores)", two_pre),
+                          ("rxt5 preprocessing + scoring + examples (2 cores)", two_total)):
+        print(f"{name:<52} {seconds:>8.2f} {megabytes / seconds:>7.2f} {seconds / floor:>8.2f}")
+    print(f"\n{produced} examples; two cores vs one: preprocessing {one_pre / two_pre:.2f}x, "
+          f"whole stage {one_total / two_total:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Loading the base model: the locally built `tiny` T5, a local folder, or a Hugging Face id from the local cache.
+
+Nothing is downloaded unless the caller passes `allow_download=True`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from rxt5_assets.errors import UserFacingError
+from rxt5_assets.training.config import TINY
+from rxt5_assets.training.tiny import is_complete_base, tiny_base_dir
+
+log = logging.getLogger(__name__)
+
+
+class BaseModelNotFoundError(UserFacingError, FileNotFoundError):
+    """The base model is neither a local folder nor in the Hugging Face cache (and downloading was not allowed)."""
+
+
+def hf_cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def resolve_base_path(name_or_path: str, *, models_dir: Path | str) -> str:
+    """What `from_pretrained` is given: the tiny base's folder for 'tiny', else the name or path unchanged."""
+    if name_or_path == TINY:
+        return str(tiny_base_dir(models_dir).resolve())
+    return name_or_path
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or Path(name).expanduser().exists() or name.count("/") > 1 or "\\" in name
+
+
+def load_base_model(name_or_path: str, *, models_dir: Path | str, allow_download: bool = False,
+                    dtype: Any = None) -> tuple[Any, Any]:
+    """(model, tokenizer) of a seq2seq base.
+
+    * 'tiny': the cached base in `<models_dir>/tiny` (built by `ensure_tiny_base`; `train()` builds it on demand).
+    * a local folder holding config.json: loaded from there.
+    * a Hugging Face id (e.g. Salesforce/codet5p-770m): `from_pretrained(..., local_files_only=not allow_download)`.
+
+    Raises BaseModelNotFoundError naming the id/path, the cache searched, and how to fix it.
+    """
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    kwargs: dict[str, Any] = {}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    if name_or_path == TINY:
+        path = tiny_base_dir(models_dir)
+        if not is_complete_base(path):
+            raise BaseModelNotFoundError(
+                f"the tiny base model is not built yet (looked in {path}). Build it with "
+                f"rxt5_assets.training.tiny.ensure_tiny_base(models_dir={str(models_dir)!r}, train_file=...) or run "
+                f"`rxt5 train --base-model tiny --train-file <train.jsonl> ...`, which builds it from the training file.")
+        return (AutoModelForSeq2SeqLM.from_pretrained(path, **kwargs), AutoTokenizer.from_pretrained(path))
+
+    expanded = Path(name_or_path).expanduser()
+    if expanded.is_dir():
+        if not (expanded / "config.json").is_file():
+            raise BaseModelNotFoundError(
+                f"{expanded} is a folder but holds no config.json: not a saved model. Pass the folder that "
+                f"save_pretrained / `huggingface-cli download --local-dir` wrote.")
+        return (AutoModelForSeq2SeqLM.from_pretrained(expanded, **kwargs), AutoTokenizer.from_pretrained(expanded))
+    if _looks_like_path(name_or_path):
+        raise BaseModelNotFoundError(f"base model folder {expanded} does not exist.")
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=not allow_download)
+        model = AutoModelForSeq2SeqLM.from_pretrained(name_or_path, local_files_only=not allow_download, **kwargs)
+    except (OSError, ValueError) as exc:  # transformers raises OSError (sometimes ValueError) for a missing model
+        cache = hf_cache_dir()
+        if allow_download:
+            hint = (f"downloading was allowed but failed ({type(exc).__name__}: {str(exc).splitlines()[0][:300]}); "
+                    f"check the id and the network, or pass a local folder")
+        else:
+            hint = (f"downloading is off. Fix: download it once (`huggingface-cli download {name_or_path}`, or run "
+                    f"with allow_download=True / `--allow-download`), or pass a local folder holding the model")
+        raise BaseModelNotFoundError(
+            f"base model {name_or_path!r} was not found in the Hugging Face cache {cache} "
+            f"(HF_HUB_CACHE / HF_HOME choose that folder); {hint}.") from exc
+    return model, tokenizer

@@ -1,0 +1,101 @@
+"""Flags of `rxt5 train` (the seed's `train_rust_elixir_t5.py` flags, plus LoRA and safety knobs).
+
+The lead mounts these on the `rxt5` parser:
+
+    p = sub.add_parser("train", ...); add_train_arguments(p)
+    cfg = config_from_args(ns, models_dir=home / "models"); result = train(cfg, progress=LoggingSink())
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rxt5_assets.training.config import PRECISIONS, TrainConfig, TrainConfigError
+
+_D = TrainConfig.__dataclass_fields__
+
+
+def _default(name: str):
+    return _D[name].default
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    g = parser.add_argument_group("data")
+    g.add_argument("--train-file", type=Path, required=True, metavar="JSONL",
+                   help="training examples, one JSON object a line (input, target, language, task, quality_score, "
+                        "source_id)")
+    g.add_argument("--eval-file", type=Path, default=None, metavar="JSONL",
+                   help="held-out examples; eval loss is computed on them after every epoch (default: no evaluation)")
+    g.add_argument("--output-dir", type=Path, required=True, metavar="DIR",
+                   help="where checkpoints and the final adapter (DIR/adapter) go")
+
+    g = parser.add_argument_group("model")
+    g.add_argument("--base-model", default=_default("base_model"), metavar="NAME|PATH",
+                   help="'tiny' (a small T5 built locally from the training file, cached), a Hugging Face id such as "
+                        "Salesforce/codet5p-770m (read from the local HF cache), or a local folder "
+                        "(default: %(default)s)")
+    g.add_argument("--allow-download", action="store_true",
+                   help="allow downloading a Hugging Face base model missing from the local cache (off: nothing is "
+                        "fetched from the network)")
+    g.add_argument("--no-lora", dest="lora", action="store_false",
+                   help="full fine-tuning instead of a LoRA adapter (much more memory; saves the whole model)")
+    g.add_argument("--lora-r", type=int, default=_default("lora_r"), metavar="R",
+                   help="LoRA rank (default: %(default)s)")
+    g.add_argument("--lora-alpha", type=int, default=_default("lora_alpha"), metavar="A",
+                   help="LoRA alpha; the update is scaled by alpha/r (default: %(default)s)")
+    g.add_argument("--lora-dropout", type=float, default=_default("lora_dropout"), metavar="P",
+                   help="dropout on the LoRA branch (default: %(default)s)")
+    g.add_argument("--precision", choices=PRECISIONS, default=_default("precision"),
+                   help="auto: bf16 on a CUDA GPU that supports it, else fp32 (default: %(default)s)")
+
+    g = parser.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=float, default=_default("epochs"), metavar="N",
+                   help="training epochs (default: %(default)s)")
+    g.add_argument("--learning-rate", type=float, default=_default("learning_rate"), metavar="LR",
+                   help="peak learning rate, linear warmup and decay (default: %(default)s)")
+    g.add_argument("--train-batch-size", type=int, default=_default("train_batch_size"), metavar="N",
+                   help="examples per step (default: %(default)s); lower it and raise --gradient-accumulation when "
+                        "memory runs out")
+    g.add_argument("--gradient-accumulation", type=int, default=_default("gradient_accumulation"), metavar="N",
+                   help="micro-batches per optimizer step; effective batch = train batch size x N "
+                        "(default: %(default)s)")
+    g.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help="stop after N optimizer steps (a cap for smoke tests; default: run all epochs)")
+    g.add_argument("--seed", type=int, default=_default("seed"), help="random seed (default: %(default)s)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the last checkpoint in --output-dir (starts fresh, saying so, when there is "
+                        "none)")
+
+    g = parser.add_argument_group("language mix")
+    g.add_argument("--cross-language-learning", dest="cross_language_learning", action="store_true",
+                   default=_default("cross_language_learning"),
+                   help="train on cross-language rows such as rust->elixir (default: on)")
+    g.add_argument("--no-cross-language-learning", dest="cross_language_learning", action="store_false",
+                   help="drop cross-language rows from training")
+    g.add_argument("--rust-weight", type=float, default=_default("rust_weight"), metavar="W",
+                   help="expected copies of each Rust example per epoch; 0 drops Rust, 2 doubles it "
+                        "(default: %(default)s)")
+    g.add_argument("--elixir-weight", type=float, default=_default("elixir_weight"), metavar="W",
+                   help="expected copies of each Elixir example per epoch (default: %(default)s)")
+    g.add_argument("--cross-language-weight", type=float, default=_default("cross_language_weight"), metavar="W",
+                   help="expected copies of each cross-language example per epoch (default: %(default)s)")
+    return parser
+
+
+def config_from_args(ns: argparse.Namespace, models_dir: Path | str, **overrides) -> TrainConfig:
+    """A TrainConfig from parsed `rxt5 train` flags; `overrides` set any other TrainConfig field."""
+    kwargs = dict(
+        train_file=ns.train_file, eval_file=ns.eval_file, output_dir=ns.output_dir, models_dir=Path(models_dir),
+        base_model=ns.base_model, allow_download=ns.allow_download, lora=ns.lora, lora_r=ns.lora_r,
+        lora_alpha=ns.lora_alpha, lora_dropout=ns.lora_dropout, precision=ns.precision, epochs=ns.epochs,
+        learning_rate=ns.learning_rate, train_batch_size=ns.train_batch_size,
+        gradient_accumulation=ns.gradient_accumulation, max_steps=ns.max_steps, seed=ns.seed, resume=ns.resume,
+        cross_language_learning=ns.cross_language_learning, rust_weight=ns.rust_weight,
+        elixir_weight=ns.elixir_weight, cross_language_weight=ns.cross_language_weight,
+    )
+    kwargs.update(overrides)
+    return TrainConfig(**kwargs)
+
+
+__all__ = ["add_train_arguments", "config_from_args", "TrainConfigError"]

@@ -37,6 +37,8 @@ class Analysis:
     has_syntax_error: bool
     concepts: frozenset[str] = field(default_factory=frozenset)  # cross-language concept tags (see concepts.py)
     identifiers: frozenset[str] = field(default_factory=frozenset)  # names declared in the item, snake_cased words
+    # counters behind graded indicators, e.g. {"doc_candidates": 3, "documented": 2, "question_mark": 4}
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -119,11 +119,15 @@ def test_examples_cover_the_tasks_and_respect_the_threshold():
 
 
 def test_exact_and_near_duplicates_are_removed():
-    twin = RUST_GOOD.replace("parse_config", "parse_settings")  # same body, other name: a near duplicate
+    # the same function with one comment added, in another file: a near duplicate, not an exact one
+    twin = RUST_GOOD.replace("    match key.trim() {", "    // an empty key is an error, not a default\n    match key.trim() {")
     chunks = analysed([(1, RUST_GOOD, "rust", "src/a.rs", "r"), (2, twin, "rust", "src/b.rs", "r")])
     result = build_examples(chunks, chunks.head(0), ExampleConfig(eval_fraction=0.0))
     assert result.dropped["near_duplicate"] >= 1
     assert result.examples.filter(pl.col("task") == "implement").height == 1
+    unrelated = analysed([(1, RUST_GOOD, "rust", "src/a.rs", "r"), (2, RUST_PLAIN, "rust", "src/b.rs", "r")])
+    assert "near_duplicate" not in build_examples(unrelated, unrelated.head(0),
+                                                  ExampleConfig(eval_fraction=0.0, quality_threshold=0.0)).dropped
 
 
 def test_split_is_by_file_deterministic_and_stable():

@@ -1,6 +1,6 @@
 """Small tree-sitter helpers shared by the language modules (no language knowledge in here).
 
-Performance notes (measured on 2 cores with real crate code; see ``rxt5_assets_tests/languages/bench_analyze.py``):
+Performance notes (measured on 2 cores with real crate code; see ``bench/bench_analyze.py``):
 - a QueryCursor pass over a *whole* tree costs about a third of the parse itself, even for one trivial pattern, and
   every capture handed to Python costs more than a microsecond; ``node.type`` / ``child_by_field_name`` are several
   times slower than ``node.kind_id`` / ``child_by_field_id``.

@@ -11,7 +11,7 @@ Why not one tree-sitter Query: measured on real crate chunks, a QueryCursor pass
 of the parse itself even for one trivial pattern, and each capture handed to Python more than a microsecond; a query
 with the ~30 patterns needed came to 1.55x the parse before any Python post-processing, against a 1.4x budget for
 ``analyze``. This design measures 1.33x the parse in executed instructions (callgrind) and about 1.5-1.7x in CPU time on
-a busy 2-core VM (``rxt5_assets_tests/languages/bench_analyze.py``). Node kinds and fields are compared by id
+a busy 2-core VM (``bench/bench_analyze.py``). Node kinds and fields are compared by id
 (``kind_id``, ``child_by_field_id``), several times cheaper than by name.
 """
 

@@ -1,6 +1,6 @@
 """Measure the language layer side by side with a bare tree-sitter parse (not a pytest module).
 
-    .venv/bin/python -m rxt5_assets_tests.languages.bench_analyze [DIR ...]
+    .venv/bin/python bench/bench_analyze.py [DIR ...]
 
 For each language: chunk() throughput in MB/s over the files, and the cost of analyze() + quality_indicators() over the
 chunks relative to a bare ``parser.parse()`` of the same chunks (interleaved batches, best of N, CPU time of this process
@@ -20,7 +20,7 @@ import tree_sitter as ts
 
 from rxt5_assets import languages
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _files(dirs: list[Path], lang) -> list[bytes]:

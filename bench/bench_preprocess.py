@@ -80,7 +80,7 @@ def main() -> None:
         started = time.perf_counter()
         result = preprocess_chunks(frame, exclude_path_pattern="%/tests/%", workers=workers)
         preprocess = time.perf_counter() - started
-        examples = build_examples(result.chunks, result.test_chunks, ExampleConfig())
+        examples = build_examples(result.chunks, result.test_chunks, ExampleConfig(), workers=workers)
         return preprocess, time.perf_counter() - started, examples.examples.height
 
     one_pre, one_total, produced = full(1)

@@ -137,8 +137,8 @@ def main() -> int:
                 print(f"  round {r + 1}: {name}: {steps} steps, {tokens} real tokens in {secs:.1f} s", flush=True)
 
     print()
-    print(f"| round | trainer | steps | real tokens | seconds | real tokens/s |")
-    print(f"|---:|---|---:|---:|---:|---:|")
+    print("| round | trainer | steps | real tokens | seconds | real tokens/s |")
+    print("|---:|---|---:|---:|---:|---:|")
     for r, name, steps, tokens, secs, tps in rows:
         print(f"| {r} | {name} | {steps} | {tokens:,} | {secs:.1f} | {tps:,.0f} |")
     base = statistics.median(t for _, n, *_, t in rows if n.startswith("baseline"))

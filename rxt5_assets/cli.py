@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 DESCRIPTION = """\
 rxt5 turns your organisation's Rust and Elixir code into a better code generator: it reads code chunks from

@@ -15,6 +15,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import partial
 import multiprocessing
 
 import polars as pl
@@ -98,18 +99,19 @@ def _to_frame(rows: list[dict]) -> pl.DataFrame:
     )
 
 
-def _analyze_batch(rows: list[tuple]) -> list[dict | str]:
-    return [_analyze(row) for row in rows]
+def _map_batch(function, items: list) -> list:
+    return [function(item) for item in items]
 
 
-def analyze_rows(rows: list[tuple], workers: int = 1) -> list[dict | str]:
-    """Analyse rows on `workers` processes (fork: the grammars are already loaded), order preserved."""
-    if workers <= 1 or len(rows) < 64:
-        return _analyze_batch(rows)
-    size = max(16, len(rows) // (workers * 8))
-    batches = [rows[i:i + size] for i in range(0, len(rows), size)]
+def parallel_map(function, items: list, workers: int = 1) -> list:
+    """`[function(item) for item in items]` on `workers` processes (fork: grammars and config are inherited, nothing
+    is re-imported), in order. `function` must be a module-level function or a functools.partial of one."""
+    if workers <= 1 or len(items) < 64:
+        return _map_batch(function, items)
+    size = max(16, len(items) // (workers * 8))
+    batches = [items[i:i + size] for i in range(0, len(items), size)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return [result for batch in pool.map(_analyze_batch, batches) for result in batch]
+        return [result for batch in pool.map(partial(_map_batch, function), batches) for result in batch]
 
 
 def default_workers() -> int:
@@ -167,7 +169,7 @@ def preprocess_chunks(
                 continue
         dropped[reason] += 1
 
-    analysed = analyze_rows(candidates + test_candidates, workers)
+    analysed = parallel_map(_analyze, candidates + test_candidates, workers)
     accepted, tests = [], []
     for index, result in enumerate(analysed):
         if isinstance(result, str):

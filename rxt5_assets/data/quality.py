@@ -83,7 +83,8 @@ def quality_score(
     share = letter_share(code)
     penalties = {
         "penalty_syntax_error": weights.syntax_error_penalty if analysis.has_syntax_error else 1.0,
-        "penalty_generated": weights.generated_penalty if _GENERATED_MARKER.search(code) else 1.0,
+        # markers sit in headers: searching the first lines keeps this off the hot path of long chunks
+        "penalty_generated": weights.generated_penalty if _GENERATED_MARKER.search(code, 0, 600) else 1.0,
         "penalty_length": length_factor(len(code), weights),
         "penalty_letter_share": min(1.0, share / weights.min_letter_share),
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
@@ -140,7 +140,7 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
                   dagster_run_id: str | None = None) -> dict:
     chunks = pl.read_parquet(files.chunks)
     test_chunks = pl.read_parquet(files.test_chunks)
-    result = build_examples(chunks, test_chunks, config.example_config())
+    result = build_examples(chunks, test_chunks, config.example_config(), workers=config.workers)
     session_config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
     session_id = create_session(conn, config.name, list(config.languages), session_config,
                                 dagster_run_id=dagster_run_id,

@@ -120,7 +120,7 @@ def test_examples_cover_the_tasks_and_respect_the_threshold():
 
 def test_exact_and_near_duplicates_are_removed():
     # the same function with one comment added, in another file: a near duplicate, not an exact one
-    twin = RUST_GOOD.replace("    match key.trim() {", "    // an empty key is an error, not a default\n    match key.trim() {")
+    twin = RUST_GOOD.replace("Err(ConfigError::EmptyKey),", "Err(ConfigError::EmptyKey), // no key")
     chunks = analysed([(1, RUST_GOOD, "rust", "src/a.rs", "r"), (2, twin, "rust", "src/b.rs", "r")])
     result = build_examples(chunks, chunks.head(0), ExampleConfig(eval_fraction=0.0))
     assert result.dropped["near_duplicate"] >= 1

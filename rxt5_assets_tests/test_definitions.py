@@ -124,3 +124,13 @@ def test_dagster_dev_serves_the_graph_with_storage_in_postgres(tmp_path: Path):
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_quality_weights_are_configurable_from_dagster():
+    from rxt5_assets.defs.data_assets import prepare_config
+
+    config = prepare_config(DataPreparationResource(indicator_weights={"rust": {"tests": 3.0}}, quality_baseline=0.2))
+    weights = config.example_config().weights
+    assert weights.indicator_weights["rust"]["tests"] == 3.0
+    assert weights.indicator_weights["rust"]["doc_comments"] == 1.0  # the other defaults stay
+    assert weights.baseline == 0.2 and weights.indicator_weights["elixir"]["doc"] == 1.0

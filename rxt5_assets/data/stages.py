@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +19,7 @@ from rxt5_assets.data.chunks import load_all_chunks, table_summary
 from rxt5_assets.data.dataset import MixConfig, files_on_both_sides, mix_training_split, write_jsonl
 from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig, assign_splits, build_examples
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
+from rxt5_assets.data.quality import QualityWeights
 from rxt5_assets.data.preprocess import preprocess_chunks
 from rxt5_assets.db.sessions import create_session, store_examples, update_session
 from rxt5_assets.errors import InsufficientDataError
@@ -43,9 +44,11 @@ class PrepareConfig:
     min_examples: int = 50  # per requested language, in the training split
     seed: int = 42
     workers: int = 1
+    quality_weights: QualityWeights = field(default_factory=QualityWeights)
 
     def example_config(self) -> ExampleConfig:
-        return ExampleConfig(quality_threshold=self.quality_threshold, eval_fraction=self.eval_fraction, seed=self.seed)
+        return ExampleConfig(quality_threshold=self.quality_threshold, eval_fraction=self.eval_fraction, seed=self.seed,
+                             weights=self.quality_weights)
 
     def mix_config(self) -> MixConfig:
         return MixConfig(self.rust_weight, self.elixir_weight, self.cross_language_weight,
@@ -141,7 +144,7 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
     chunks = pl.read_parquet(files.chunks)
     test_chunks = pl.read_parquet(files.test_chunks)
     result = build_examples(chunks, test_chunks, config.example_config(), workers=config.workers)
-    session_config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+    session_config = json.loads(json.dumps(asdict(config), default=list))  # tuples → lists, weights included
     session_id = create_session(conn, config.name, list(config.languages), session_config,
                                 dagster_run_id=dagster_run_id,
                                 max_code_chunk_id=int(chunks["id"].max()) if chunks.height else None)

@@ -10,6 +10,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, 
 from rxt5_assets.data.chunks import ChunkSelection, selection_counts, table_summary
 from rxt5_assets.data.dataset import files_on_both_sides
 from rxt5_assets.data.preprocess import default_workers
+from rxt5_assets.data.quality import DEFAULT_INDICATOR_WEIGHTS, QualityWeights
 from rxt5_assets.data.stages import (
     PrepareConfig, StageFiles, dataset_stage, pairs_stage, preprocess_stage, scoring_stage,
 )
@@ -70,6 +71,11 @@ def prepare_config(data_prep: DataPreparationResource) -> PrepareConfig:
         cross_language_weight=data_prep.cross_language_weight, pair_threshold=data_prep.pair_threshold,
         eval_fraction=data_prep.eval_fraction, min_examples=data_prep.min_examples, seed=data_prep.seed,
         workers=data_prep.workers or default_workers(),
+        quality_weights=QualityWeights(
+            indicator_weights={language: {**weights, **data_prep.indicator_weights.get(language, {})}
+                               for language, weights in DEFAULT_INDICATOR_WEIGHTS.items()},
+            baseline=data_prep.quality_baseline, saturation=data_prep.quality_saturation,
+        ),
     )
 
 

@@ -57,6 +57,10 @@ class DataPreparationResource(ConfigurableResource):
     pair_threshold: float = Field(default=0.35, description="minimum match score of a Rust↔Elixir pair")
     eval_fraction: float = Field(default=0.1, description="share of files held out for evaluation")
     min_examples: int = Field(default=50, description="fewest training examples per language before failing")
+    quality_baseline: float = Field(default=0.4, description="score of a clean chunk with no positive indicator")
+    quality_saturation: float = Field(default=2.0, description="weighted indicator sum that reaches a score of 1")
+    indicator_weights: dict[str, dict[str, float]] = Field(
+        default={}, description="per-language indicator weight overrides, e.g. {'rust': {'tests': 1.0}}")
     seed: int = Field(default=42, description="seed of every sampling decision")
     workers: int = Field(default=0, description="processes for parsing (0: one per available core)")
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from transformers import TrainerCallback
 
 from rxt5_assets.db import Database
 from rxt5_assets.defs.data_assets import DATA_ASSETS
-from rxt5_assets.defs.model_assets import MODEL_ASSETS, base_model, lora_adapter
+from rxt5_assets.defs.model_assets import MODEL_ASSETS, base_model, lora_adapter, train_side_corpus
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
 from rxt5_assets.ingest import ingest_demo
 from rxt5_assets.pipeline import train_and_register
@@ -37,6 +38,12 @@ def test_model_stage_trains_registers_and_resumes_a_killed_run(database: Databas
         assert materialize([*DATA_ASSETS, base_model], resources=resources, instance=instance).success
         base = instance.get_latest_materialization_event(AssetKey("base_model")).asset_materialization.metadata
         assert base["d_model"].value == 128 and base["parameters"].value > 0
+        # the tokenizer learns from train-side files only
+        corpus = set(train_side_corpus(resources["workspace"]))
+        chunks = pl.read_parquet(tmp_path / "data" / "preprocessed_chunks.parquet")
+        evaluation = pl.read_ndjson(tmp_path / "datasets" / "rust_elixir_v1" / "eval.jsonl")
+        eval_chunks = chunks.join(evaluation.select("repo", "file_path").unique(), on=["repo", "file_path"])
+        assert corpus and eval_chunks.height and not corpus & set(eval_chunks["content"])
 
         # a run killed after its first epoch's checkpoint, exactly where the asset would run it
         manifest = json.loads((tmp_path / "datasets" / "rust_elixir_v1" / "manifest.json").read_text())

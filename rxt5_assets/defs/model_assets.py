@@ -19,6 +19,18 @@ def dataset_manifest(workspace: WorkspaceResource, data_prep: DataPreparationRes
     return json.loads(path.read_text())
 
 
+def train_side_corpus(workspace: WorkspaceResource) -> list[str] | None:
+    """Every accepted chunk from files on the train side of the split: the tokenizer learns the corpus's code without
+    seeing a line of the evaluation files."""
+    data = workspace.folder("data")
+    chunks, examples = data / "preprocessed_chunks.parquet", data / "examples.parquet"
+    if not (chunks.exists() and examples.exists()):
+        return None  # the trainer falls back to the training file's own text
+    train_files = pl.read_parquet(examples, columns=["repo", "file_path", "split"]).filter(pl.col("split") == "train")
+    return (pl.read_parquet(chunks, columns=["repo", "file_path", "content"])
+            .join(train_files.select("repo", "file_path").unique(), on=["repo", "file_path"])["content"].to_list())
+
+
 class DagsterLogSink:
     """Training progress in the run's log (each logging step and each epoch's eval loss)."""
 
@@ -56,9 +68,7 @@ def base_model(
     models_dir = workspace.folder("models")
     if training.base_model == "tiny":
         manifest = dataset_manifest(workspace, data_prep)
-        chunks = workspace.folder("data") / "preprocessed_chunks.parquet"
-        corpus = pl.read_parquet(chunks, columns=["content"])["content"].to_list() if chunks.exists() else None
-        ensure_tiny_base(models_dir, manifest["train_file"], tokenizer_texts=corpus,
+        ensure_tiny_base(models_dir, manifest["train_file"], tokenizer_texts=train_side_corpus(workspace),
                          max_seconds=training.tiny_base_max_seconds, max_steps=training.tiny_base_max_steps,
                          seed=training.seed)
     model, tokenizer = load_base_model(training.base_model, models_dir=models_dir,

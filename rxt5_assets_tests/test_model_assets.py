@@ -78,3 +78,9 @@ def test_model_stage_trains_registers_and_resumes_a_killed_run(database: Databas
 
 def test_model_assets_are_in_the_model_group():
     assert {asset.group_names_by_key[asset.key] for asset in MODEL_ASSETS} == {"model"}
+
+
+def test_epochs_default_to_the_seed_for_codet5_and_fewer_for_tiny():
+    assert TrainingResource().resolved_epochs() == 3
+    assert TrainingResource(base_model="Salesforce/codet5p-770m").resolved_epochs() == 12
+    assert TrainingResource(base_model="tiny", epochs=5).resolved_epochs() == 5

@@ -117,7 +117,7 @@ def lora_adapter(
     config = TrainConfig(
         train_file=Path(manifest["train_file"]), eval_file=Path(manifest["eval_file"]), output_dir=output_dir,
         models_dir=workspace.folder("models"), base_model=training.base_model, allow_download=training.allow_download,
-        epochs=training.epochs, learning_rate=training.learning_rate, train_batch_size=training.train_batch_size,
+        epochs=training.resolved_epochs(), learning_rate=training.learning_rate, train_batch_size=training.train_batch_size,
         gradient_accumulation=training.gradient_accumulation, lora=training.lora, lora_r=training.lora_r,
         lora_alpha=training.lora_alpha, lora_dropout=training.lora_dropout, precision=training.precision,
         max_steps=training.max_steps, tiny_base_max_seconds=training.tiny_base_max_seconds,

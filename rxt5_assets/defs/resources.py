@@ -6,7 +6,7 @@ so the Definitions load with nothing set; Dagit's launchpad can override either 
 
 
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -68,10 +68,15 @@ class DataPreparationResource(ConfigurableResource):
 class TrainingResource(ConfigurableResource):
     """Base model and fine-tuning settings of the model stage (the seed's `fine_tune` options)."""
 
+    TINY_EPOCHS: ClassVar[float] = 3
+    PRODUCTION_EPOCHS: ClassVar[float] = 12  # the seed's
+
     base_model: str = Field(default="tiny", description="'tiny' (built locally), an HF id such as "
                                                         "Salesforce/codet5p-770m (from the HF cache), or a local path")
     allow_download: bool = Field(default=False, description="let transformers download a missing HF base model")
-    epochs: float = Field(default=12, description="training epochs (the seed's 12)")
+    epochs: Optional[float] = Field(
+        default=None, description="training epochs; unset: the seed's 12 for a CodeT5+ base, 3 for `tiny` (whose base "
+                                  "was already trained on the same tasks, so the demo graph runs in minutes)")
     learning_rate: float = Field(default=2e-4, description="peak learning rate (the seed's 2e-4)")
     train_batch_size: int = Field(default=8, description="examples per step")
     gradient_accumulation: int = Field(default=1, description="micro-batches per optimizer step")
@@ -85,3 +90,8 @@ class TrainingResource(ConfigurableResource):
     tiny_base_max_steps: Optional[int] = Field(default=None, description="step budget for building the tiny base")
     logging_steps: int = Field(default=10, description="a t5_training_progress row every N steps")
     seed: int = Field(default=42, description="seed of the run")
+
+    def resolved_epochs(self) -> float:
+        if self.epochs is not None:
+            return self.epochs
+        return self.TINY_EPOCHS if self.base_model == "tiny" else self.PRODUCTION_EPOCHS

@@ -23,7 +23,7 @@ examples:
   rxt5 ingest ~/src/my-service        cut a checkout into item-level chunks in code_chunks
   rxt5 ingest --demo                  load the shipped demo corpus (3 Rust + 3 Elixir repos)
   rxt5 db status                      server, schema version and row counts
-  psql "$(rxt5 db url)"               plain SQL on the monitoring tables
+  rxt5 db psql                        plain SQL on the monitoring tables (psql bundled with the embedded server)
 """
 
 
@@ -64,6 +64,22 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     else:
         print(f"schema already at version {SCHEMA_VERSION}; nothing to do")
     return 0
+
+
+def cmd_db_psql(args: argparse.Namespace) -> int:
+    """psql on rxt5's database: the server's own psql when on PATH, else the one pgserver bundles."""
+    import os
+    import shutil
+
+    from pgserver.postgres_server import POSTGRES_BIN_PATH
+
+    psql = shutil.which("psql") or str(POSTGRES_BIN_PATH / "psql")
+    database = _database(args)
+    if database.is_embedded:
+        from rxt5_assets.db.connection import embedded_server
+
+        embedded_server(args.home, keep_running=True)  # psql outlives this process
+    os.execv(psql, [psql, database.url, *(["-c", args.command] if args.command else [])])
 
 
 def cmd_db_stop(args: argparse.Namespace) -> int:
@@ -124,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
         .set_defaults(func=cmd_db_migrate)
     db_commands.add_parser("stop", help="stop the embedded server if no other process uses it") \
         .set_defaults(func=cmd_db_stop)
+    psql = db_commands.add_parser("psql", help="open psql on the database (plain SQL on the monitoring tables)")
+    psql.add_argument("-c", "--command", help="run one SQL command and exit, e.g. the seed's monitoring queries")
+    psql.set_defaults(func=cmd_db_psql)
 
     ingest = commands.add_parser(
         "ingest", help="cut a checkout's .rs/.ex/.exs files into item-level chunks in code_chunks",

@@ -72,3 +72,13 @@ def test_ingest_without_path_or_demo_is_a_usage_error(tmp_path: Path):
 def test_ingest_missing_path_is_a_clear_error(tmp_path: Path):
     result = rxt5("ingest", str(tmp_path / "missing"), home=tmp_path / "h", check=False)
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_db_psql_runs_the_seeds_query(tmp_path: Path):
+    home = tmp_path / "home"
+    rxt5("db", "migrate", home=home)
+    result = rxt5("db", "psql", "-c",
+                  "SELECT version, performance_metrics, evaluation_results FROM t5_model_versions WHERE is_active = true;",
+                  home=home)
+    assert "(0 rows)" in result.stdout
+    rxt5("db", "stop", home=home)

@@ -140,8 +140,21 @@ def training_session_for_dataset(database: Database, data_session_id: str) -> st
                               {**session["config"], "dataset_session_id": data_session_id}, status="training")
 
 
-def unfinished_run_dir(runs_dir: Path) -> Path | None:
-    """A run folder holding checkpoints but no final adapter: a run that was killed and can resume."""
-    candidates = [d for d in runs_dir.glob("*") if d.is_dir() and any(d.glob("checkpoint-*"))
-                  and not (d / "adapter" / "README.md").exists() and (d / SESSION_FILE).exists()]  # card: written last
+def unfinished_run_dir(database: Database, runs_dir: Path, dataset_session_id: str) -> Path | None:
+    """A run on this dataset that holds checkpoints but no final adapter: a run that was killed and can resume.
+
+    Runs on another dataset are left alone: resuming their checkpoints on new data would mix two datasets.
+    """
+    candidates = []
+    for run in runs_dir.glob("*"):
+        marker = run / SESSION_FILE
+        if not (run.is_dir() and marker.exists() and any(run.glob("checkpoint-*"))):
+            continue
+        if (run / "adapter" / "README.md").exists():  # the model card is written last
+            continue
+        session_id = json.loads(marker.read_text())["session_id"]
+        with database.connect() as conn:
+            session = get_session(conn, session_id)
+        if session and dataset_session_id in (session_id, session["config"].get("dataset_session_id")):
+            candidates.append(run)
     return max(candidates, key=lambda d: d.stat().st_mtime) if candidates else None

@@ -106,7 +106,7 @@ def lora_adapter(
     db = database.database()
     manifest = dataset_manifest(workspace, data_prep)
     runs_dir = workspace.folder("runs")
-    unfinished = unfinished_run_dir(runs_dir)
+    unfinished = unfinished_run_dir(db, runs_dir, manifest["session_id"])
     if unfinished is not None:
         session_id = json.loads((unfinished / SESSION_FILE).read_text())["session_id"]
         output_dir, resume = unfinished, True

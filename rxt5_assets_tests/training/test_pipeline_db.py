@@ -107,3 +107,26 @@ def test_train_command_reports_bad_jsonl_with_file_and_line(database: Database, 
     code = main(["--home", str(tmp_path), "train", "--train-file", str(bad), "--output-dir", str(tmp_path / "o")])
     assert code == 1
     assert f"{bad}:2" in capsys.readouterr().err
+
+
+def test_only_an_unfinished_run_on_the_same_dataset_is_resumed(database: Database, tmp_path):
+    from rxt5_assets.db.sessions import create_session
+    from rxt5_assets.pipeline import unfinished_run_dir
+
+    with database.connect() as conn:
+        current = create_session(conn, "d", ["rust"], {})
+        retrain = create_session(conn, "d", ["rust"], {"dataset_session_id": current})
+        other = create_session(conn, "d", ["rust"], {})
+    runs = tmp_path / "runs"
+    for session_id, finished in ((other, False), (retrain, False), (current, True)):
+        run = runs / session_id
+        (run / "checkpoint-8").mkdir(parents=True)
+        (run / SESSION_FILE).write_text(json.dumps({"session_id": session_id}))
+        if finished:
+            (run / "adapter").mkdir()
+            (run / "adapter" / "README.md").write_text("card")
+    assert unfinished_run_dir(database, runs, current) == runs / retrain  # a retrain of this dataset, killed
+    assert unfinished_run_dir(database, runs, other) == runs / other
+    with database.connect() as conn:
+        fresh = create_session(conn, "d", ["rust"], {})
+    assert unfinished_run_dir(database, runs, fresh) is None  # never another dataset's checkpoints

@@ -55,15 +55,6 @@ def table_summary(conn: psycopg.Connection) -> dict:
     return {"total_rows": total, "max_id": max_id}
 
 
-def load_chunks(conn: psycopg.Connection, selection: ChunkSelection) -> pl.DataFrame:
-    """The selected rows as a DataFrame (id order)."""
-    where, params = selection.where()
-    cursor = conn.execute(
-        f"select {', '.join(CHUNK_SCHEMA)} from code_chunks where {where} order by id", params
-    )
-    return pl.DataFrame(cursor.fetchall(), schema=CHUNK_SCHEMA, orient="row")
-
-
 def load_all_chunks(conn: psycopg.Connection, max_id: int | None = None) -> pl.DataFrame:
     """Every row (bad ones included) so the preprocessing step can count what it drops and why."""
     clauses, params = [], []

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -143,12 +141,6 @@ class Database:
             return psycopg.connect(self.url, autocommit=autocommit)
         except psycopg.OperationalError as exc:
             raise DatabaseError(f"cannot connect to PostgreSQL at {redact(self.url)}: {exc}".strip()) from exc
-
-    @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection]:
-        """A connection whose work commits on success and rolls back on error."""
-        with self.connect() as conn:
-            yield conn
 
     def migrate(self) -> list[int]:
         from rxt5_assets.db.migrations import migrate

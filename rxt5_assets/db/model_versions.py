@@ -24,15 +24,3 @@ def register_version(conn: psycopg.Connection, *, version: str, base_model: str,
         (version, base_model, training_session_id, adapter_path, Jsonb(hyperparameters),
          Jsonb(performance_metrics or {})),
     ).fetchone()[0])
-
-
-def get_version(conn: psycopg.Connection, version_id: str) -> dict | None:
-    cursor = conn.execute("select * from t5_model_versions where id = %s", (version_id,))
-    row = cursor.fetchone()
-    return dict(zip([c.name for c in cursor.description], row)) if row else None
-
-
-def active_version(conn: psycopg.Connection) -> dict | None:
-    cursor = conn.execute("select * from t5_model_versions where is_active")
-    row = cursor.fetchone()
-    return dict(zip([c.name for c in cursor.description], row)) if row else None

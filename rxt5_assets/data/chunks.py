@@ -27,15 +27,10 @@ class ChunkSelection:
     languages: tuple[str, ...] = ("rust", "elixir")
     min_length: int = 50
     exclude_path_pattern: str = "%test%"
-    max_id: int | None = None  # a snapshot bound: rows inserted later are left for the next run
 
     def where(self) -> tuple[str, list]:
         clause = "language = any(%s) and length(content) >= %s and file_path not like %s"
-        params: list = [list(self.languages), self.min_length, self.exclude_path_pattern]
-        if self.max_id is not None:
-            clause += " and id <= %s"
-            params.append(self.max_id)
-        return clause, params
+        return clause, [list(self.languages), self.min_length, self.exclude_path_pattern]
 
 
 def selection_counts(conn: psycopg.Connection, selection: ChunkSelection) -> pl.DataFrame:

@@ -26,10 +26,6 @@ class MixConfig:
     seed: int = 42
 
 
-def group_of(language: str) -> str:
-    return "cross" if "->" in language else language
-
-
 def _weight(group: str, config: MixConfig) -> float:
     return {"rust": config.rust_weight, "elixir": config.elixir_weight, "cross": config.cross_language_weight}.get(group, 1.0)
 
@@ -45,7 +41,10 @@ def _take(group: pl.DataFrame, count: int, seed: int) -> pl.DataFrame:
 
 def mix_training_split(examples: pl.DataFrame, config: MixConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """(train, eval, report) from all examples of a session."""
-    frame = examples.with_columns(pl.col("language").map_elements(group_of, return_dtype=pl.String).alias("group"))
+    # a pair language such as rust->elixir belongs to the "cross" group
+    frame = examples.with_columns(
+        pl.when(pl.col("language").str.contains("->", literal=True)).then(pl.lit("cross"))
+        .otherwise(pl.col("language")).alias("group"))
     if not config.cross_language_learning:
         frame = frame.filter(pl.col("group") != "cross")
     train, evaluation = frame.filter(pl.col("split") == "train"), frame.filter(pl.col("split") == "eval")

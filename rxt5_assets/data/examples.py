@@ -39,9 +39,6 @@ EXAMPLE_SCHEMA = {
     "quality_breakdown": pl.String,
 }
 
-TASKS = ("implement", "generate", "document", "test")
-
-
 @dataclass(frozen=True)
 class ExampleConfig:
     quality_threshold: float = 0.7
@@ -60,9 +57,14 @@ class ExampleResult:
     dropped: Counter = field(default_factory=Counter)
 
 
-def file_split(repo: str, file_path: str, eval_fraction: float, seed: int) -> str:
+def _file_position(repo: str, file_path: str, seed: int) -> float:
+    """A file's seeded, stable position in [0, 1): files below eval_fraction go to eval."""
     digest = hashlib.blake2b(f"{seed}:{repo}:{file_path}".encode(), digest_size=8).digest()
-    return "eval" if int.from_bytes(digest, "big") / 2**64 < eval_fraction else "train"
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def file_split(repo: str, file_path: str, eval_fraction: float, seed: int) -> str:
+    return "eval" if _file_position(repo, file_path, seed) < eval_fraction else "train"
 
 
 def assign_splits(files: pl.DataFrame, eval_fraction: float, seed: int) -> dict[tuple[str, str], str]:
@@ -73,7 +75,7 @@ def assign_splits(files: pl.DataFrame, eval_fraction: float, seed: int) -> dict[
         chosen = {key: file_split(*key, eval_fraction, seed) for key in keys}
         if eval_fraction > 0 and len(keys) >= 2 and "eval" not in chosen.values():
             # the file whose hash is smallest is the one a larger eval_fraction would have taken first
-            first = min(keys, key=lambda k: hashlib.blake2b(f"{seed}:{k[0]}:{k[1]}".encode(), digest_size=8).digest())
+            first = min(keys, key=lambda key: _file_position(*key, seed))
             chosen[first] = "eval"
         for key, split in chosen.items():
             splits.setdefault(key, split)  # a file shared by two languages keeps its first decision
@@ -145,8 +147,11 @@ def _test_tasks(chunks: pl.DataFrame, test_chunks: pl.DataFrame) -> list[tuple[d
     `Foo.BarTest` tests the module `Foo.Bar`."""
     tasks = []
     by_file: dict[tuple[str, str], list[dict]] = {}
+    modules: dict[str, dict] = {}
     for row in chunks.iter_rows(named=True):
         by_file.setdefault((row["repo"], row["file_path"]), []).append(row)
+        if row["kind"] in ("module", "module_header") and row["name"]:
+            modules[row["name"]] = row
     for rows in by_file.values():
         test_modules = [r for r in rows if r["kind"] == "test_module"]
         items = [r for r in rows if r["kind"] != "test_module"]
@@ -155,7 +160,6 @@ def _test_tasks(chunks: pl.DataFrame, test_chunks: pl.DataFrame) -> list[tuple[d
                 subject = "\n\n".join(r["content"].strip() for r in items)
                 tasks.append((items[0], "test", f"write tests {test_module['language']}: {subject}",
                               test_module["content"].strip()))
-    modules = {r["name"]: r for r in chunks.iter_rows(named=True) if r["kind"] in ("module", "module_header") and r["name"]}
     for test_row in test_chunks.iter_rows(named=True):
         subject_name = test_row["name"].removesuffix("Test") if test_row["name"] else ""
         subject = modules.get(subject_name)
@@ -241,8 +245,6 @@ def build_examples(chunks: pl.DataFrame, test_chunks: pl.DataFrame, config: Exam
     scores = _scores_frame([(row["id"], row["language"], score, breakdown)
                             for row, (score, breakdown, _) in zip(rows, built)], config)
     dropped["below_quality_threshold"] = int((~scores["passed"]).sum()) if scores.height else 0
-    passed_rows = [{**row, "quality_score": score, "breakdown": breakdown}
-                   for row, (score, breakdown, _) in zip(rows, built) if score >= config.quality_threshold]
     passed = chunks.join(scores.filter(pl.col("passed")).select("id", "quality_score", "breakdown"), on="id")
     splits = assign_splits(passed.select("language", "repo", "file_path"), config.eval_fraction, config.seed)
 
@@ -262,10 +264,10 @@ def build_examples(chunks: pl.DataFrame, test_chunks: pl.DataFrame, config: Exam
                 "signature": signature,
             })
 
-    tasks_of = {row["id"]: tasks for row, (_, _, tasks) in zip(rows, built) if tasks}
-    for row in passed_rows:
-        for task, source, target, signature in tasks_of.get(row["id"], ()):
-            add(row, task, source, target, signature)
+    for row, (score, breakdown, tasks) in zip(rows, built):  # tasks is empty below the threshold
+        scored_row = {**row, "quality_score": score, "breakdown": breakdown}
+        for task, source, target, signature in tasks:
+            add(scored_row, task, source, target, signature)
     for row, task, source, target in _test_tasks(passed, test_chunks):
         add(row, task, source, target)
 

@@ -93,13 +93,14 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config
 
 
 def pair_examples(pairs: pl.DataFrame, chunks: pl.DataFrame, max_chars: int = 2400) -> pl.DataFrame:
-    """Transfer examples both ways, plus concept-conditioned prompts that describe one side's item for the other."""
+    """Transfer examples both ways, plus concept-conditioned prompts that describe one side's item for the other.
+
+    `chunks` carry their quality_score; a pair's examples take the lower of its two chunks' scores."""
     by_id = {row["id"]: row for row in chunks.iter_rows(named=True)}
     rows = []
     for pair in pairs.iter_rows(named=True):
         rust, elixir = by_id[pair["rust_id"]], by_id[pair["elixir_id"]]
-        score = min(rust["quality_score"], elixir["quality_score"]) if "quality_score" in rust else pair["match_score"]
-        common = {"quality_score": score, "source_id": f"{rust['id']}:{elixir['id']}", "code_chunk_id": None,
+        common = {"quality_score": min(rust["quality_score"], elixir["quality_score"]), "source_id": f"{rust['id']}:{elixir['id']}", "code_chunk_id": None,
                   "split": pair["split"], "quality_breakdown": None}
         for source, target, direction in ((rust, elixir, "rust->elixir"), (elixir, rust, "elixir->rust")):
             source_code, target_code = source["content"].strip(), target["content"].strip()

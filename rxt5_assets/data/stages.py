@@ -1,6 +1,6 @@
 """The data stage end to end, as plain functions over a connection and a folder.
 
-The Dagster assets (and `rxt5 prepare`) call these one by one; each reads what the previous one wrote under `work_dir`
+The Dagster assets call these one by one; each reads what the previous one wrote under `work_dir`
 and adds its own files, so any stage can be re-run on its own. `funnel.json` accumulates, stage by stage, how many rows
 went in and why the others were dropped — it is what the "insufficient data" error quotes.
 """

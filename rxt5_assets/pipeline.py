@@ -140,8 +140,9 @@ def training_session_for_dataset(database: Database, data_session_id: str) -> st
                               {**session["config"], "dataset_session_id": data_session_id}, status="training")
 
 
-def unfinished_run_dir(database: Database, runs_dir: Path, dataset_session_id: str) -> Path | None:
-    """A run on this dataset that holds checkpoints but no final adapter: a run that was killed and can resume.
+def unfinished_run(database: Database, runs_dir: Path, dataset_session_id: str) -> tuple[Path, str] | None:
+    """(folder, session id) of a run on this dataset that holds checkpoints but no final adapter: a run that was
+    killed and can resume.
 
     Runs on another dataset are left alone: resuming their checkpoints on new data would mix two datasets.
     """
@@ -156,5 +157,5 @@ def unfinished_run_dir(database: Database, runs_dir: Path, dataset_session_id: s
         with database.connect() as conn:
             session = get_session(conn, session_id)
         if session and dataset_session_id in (session_id, session["config"].get("dataset_session_id")):
-            candidates.append(run)
-    return max(candidates, key=lambda d: d.stat().st_mtime) if candidates else None
+            candidates.append((run, session_id))
+    return max(candidates, key=lambda candidate: candidate[0].stat().st_mtime) if candidates else None

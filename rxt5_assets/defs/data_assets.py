@@ -18,12 +18,11 @@ from rxt5_assets.defs.metadata import column_schema, counts_md, histogram_md, ta
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, WorkspaceResource
 
 
-def chunk_selection(data_prep: DataPreparationResource, max_id: int | None = None) -> ChunkSelection:
+def chunk_selection(data_prep: DataPreparationResource) -> ChunkSelection:
     return ChunkSelection(
         languages=tuple(data_prep.languages),
         min_length=data_prep.min_length,
         exclude_path_pattern=data_prep.exclude_path_pattern,
-        max_id=max_id,
     )
 
 
@@ -248,13 +247,17 @@ def pairs_found_when_cross_language_learning(
                                                      "cross_language_learning": data_prep.cross_language_learning})
 
 
-def _manifest(workspace: WorkspaceResource, data_prep: DataPreparationResource) -> dict:
-    return json.loads((workspace.folder("datasets", data_prep.name) / "manifest.json").read_text())
+def dataset_manifest(workspace: WorkspaceResource, data_prep: DataPreparationResource) -> dict:
+    """What training_dataset wrote: session id, train/eval files, mix."""
+    path = workspace.folder("datasets", data_prep.name) / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: materialize training_dataset first")
+    return json.loads(path.read_text())
 
 
 @asset_check(asset=training_dataset, blocking=True, description="no file contributes to both train and eval")
 def no_file_in_both_splits(workspace: WorkspaceResource, data_prep: DataPreparationResource) -> AssetCheckResult:
-    manifest = _manifest(workspace, data_prep)
+    manifest = dataset_manifest(workspace, data_prep)
     train = pl.read_ndjson(manifest["train_file"])
     evaluation = pl.read_ndjson(manifest["eval_file"])
     leaked = files_on_both_sides(train, evaluation)
@@ -264,7 +267,7 @@ def no_file_in_both_splits(workspace: WorkspaceResource, data_prep: DataPreparat
 
 @asset_check(asset=training_dataset, blocking=True, description="each requested language is in train and eval")
 def each_requested_language_present(workspace: WorkspaceResource, data_prep: DataPreparationResource) -> AssetCheckResult:
-    manifest = _manifest(workspace, data_prep)
+    manifest = dataset_manifest(workspace, data_prep)
     present = {}
     for split in ("train", "eval"):
         languages = set(pl.read_ndjson(manifest[f"{split}_file"])["language"].unique().to_list())

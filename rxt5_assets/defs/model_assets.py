@@ -1,51 +1,27 @@
 """Model stage: base_model → lora_adapter (fine-tuning with live progress, registered as an inactive version)."""
 
-import json
 from pathlib import Path
 
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from rxt5_assets.defs.data_assets import training_dataset
+from rxt5_assets.defs.data_assets import dataset_manifest, stage_files, training_dataset
 from rxt5_assets.defs.metadata import line_plot_md
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
-from rxt5_assets.pipeline import SESSION_FILE, train_and_register, training_session_for_dataset, unfinished_run_dir
-
-
-def dataset_manifest(workspace: WorkspaceResource, data_prep: DataPreparationResource) -> dict:
-    path = workspace.folder("datasets", data_prep.name) / "manifest.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: materialize training_dataset first")
-    return json.loads(path.read_text())
+from rxt5_assets.pipeline import train_and_register, training_session_for_dataset, unfinished_run
+from rxt5_assets.training.progress import LoggingSink
 
 
 def train_side_corpus(workspace: WorkspaceResource) -> list[str] | None:
     """Every accepted chunk from files on the train side of the split: the tokenizer learns the corpus's code without
     seeing a line of the evaluation files."""
-    data = workspace.folder("data")
-    chunks, examples = data / "preprocessed_chunks.parquet", data / "examples.parquet"
+    files = stage_files(workspace)
+    chunks, examples = files.chunks, files.examples
     if not (chunks.exists() and examples.exists()):
         return None  # the trainer falls back to the training file's own text
     train_files = pl.read_parquet(examples, columns=["repo", "file_path", "split"]).filter(pl.col("split") == "train")
     return (pl.read_parquet(chunks, columns=["repo", "file_path", "content"])
             .join(train_files.select("repo", "file_path").unique(), on=["repo", "file_path"])["content"].to_list())
-
-
-class DagsterLogSink:
-    """Training progress in the run's log (each logging step and each epoch's eval loss)."""
-
-    def __init__(self, log):
-        self.log = log
-
-    def record(self, rec) -> None:
-        if rec.kind == "eval":
-            self.log.info(f"epoch {rec.epoch:.2f} step {rec.step}: eval_loss {rec.eval_loss:.4f}")
-        else:
-            self.log.info(f"epoch {rec.epoch:.2f} step {rec.step}: loss {rec.loss:.4f} lr {rec.learning_rate:.2e} "
-                          f"({rec.training_time_seconds:.0f} s)")
-
-    def resumed(self, from_step: int) -> None:
-        self.log.info(f"resuming from the checkpoint at step {from_step}")
 
 
 @asset(
@@ -106,10 +82,9 @@ def lora_adapter(
     db = database.database()
     manifest = dataset_manifest(workspace, data_prep)
     runs_dir = workspace.folder("runs")
-    unfinished = unfinished_run_dir(db, runs_dir, manifest["session_id"])
+    unfinished = unfinished_run(db, runs_dir, manifest["session_id"])
     if unfinished is not None:
-        session_id = json.loads((unfinished / SESSION_FILE).read_text())["session_id"]
-        output_dir, resume = unfinished, True
+        (output_dir, session_id), resume = unfinished, True
         context.log.info(f"resuming the interrupted run in {output_dir} (session {session_id})")
     else:
         session_id = training_session_for_dataset(db, manifest["session_id"])
@@ -126,7 +101,8 @@ def lora_adapter(
         # the dataset already holds the weighted mix: don't weight it twice
         cross_language_learning=data_prep.cross_language_learning,
     )
-    outcome = train_and_register(db, config, session_id=session_id, extra_sinks=[DagsterLogSink(context.log)])
+    # Dagster's log manager is a logging.Logger: the CLI's LoggingSink writes progress to the run's log as is
+    outcome = train_and_register(db, config, session_id=session_id, extra_sinks=[LoggingSink(context.log)])
     result = outcome.result
     train_points = [h for h in result.loss_history if "loss" in h]
     eval_points = [h for h in result.loss_history if "eval_loss" in h]

@@ -111,7 +111,7 @@ def test_train_command_reports_bad_jsonl_with_file_and_line(database: Database, 
 
 def test_only_an_unfinished_run_on_the_same_dataset_is_resumed(database: Database, tmp_path):
     from rxt5_assets.db.sessions import create_session
-    from rxt5_assets.pipeline import unfinished_run_dir
+    from rxt5_assets.pipeline import unfinished_run
 
     with database.connect() as conn:
         current = create_session(conn, "d", ["rust"], {})
@@ -125,8 +125,8 @@ def test_only_an_unfinished_run_on_the_same_dataset_is_resumed(database: Databas
         if finished:
             (run / "adapter").mkdir()
             (run / "adapter" / "README.md").write_text("card")
-    assert unfinished_run_dir(database, runs, current) == runs / retrain  # a retrain of this dataset, killed
-    assert unfinished_run_dir(database, runs, other) == runs / other
+    assert unfinished_run(database, runs, current) == (runs / retrain, retrain)  # a retrain of this dataset, killed
+    assert unfinished_run(database, runs, other) == (runs / other, other)
     with database.connect() as conn:
         fresh = create_session(conn, "d", ["rust"], {})
-    assert unfinished_run_dir(database, runs, fresh) is None  # never another dataset's checkpoints
+    assert unfinished_run(database, runs, fresh) is None  # never another dataset's checkpoints

@@ -8,13 +8,14 @@
 Chunks come from the same corpora as bench_ingest.py (Debian's crate sources when present, plus the demo corpus), cut
 by the language modules' own chunkers. Targets (issue 3): rxt5 ×1 within 1.5× of the floor; ×2 close to twice ×1.
 
-    .venv/bin/python bench/bench_preprocess.py [--corpus PATH] [--max-mb 8]
+    .venv/bin/python bench/bench_preprocess.py [--corpus PATH] [--max-mb 8] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default="/usr/share/cargo/registry")
     parser.add_argument("--max-mb", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
     import polars as pl
@@ -67,35 +69,49 @@ def main() -> None:
           f"({frame.filter(pl.col('language') == 'rust').height} rust, "
           f"{frame.filter(pl.col('language') == 'elixir').height} elixir); {len(cores)} cores available")
 
-    os.sched_setaffinity(0, {cores[0]})
     parsers = {"rust": tree_sitter.Parser(tree_sitter.Language(tree_sitter_rust.language())),
                "elixir": tree_sitter.Parser(tree_sitter.Language(tree_sitter_elixir.language()))}
     encoded = [(parsers[r[2]], r[1].encode()) for r in rows]
-    started = time.perf_counter()
-    for parser_, data in encoded:
-        parser_.parse(data)
-    floor = time.perf_counter() - started
+
+    def floor() -> float:
+        started = time.perf_counter()
+        for parser_, data in encoded:
+            parser_.parse(data)
+        return time.perf_counter() - started
 
     def full(workers: int) -> tuple[float, float, int]:
         started = time.perf_counter()
         result = preprocess_chunks(frame, exclude_path_pattern="%/tests/%", workers=workers)
         preprocess = time.perf_counter() - started
-        examples = build_examples(result.chunks, result.test_chunks, ExampleConfig(), workers=workers)
+        examples = build_examples(result.chunks, result.test_chunks, ExampleConfig())
         return preprocess, time.perf_counter() - started, examples.examples.height
 
-    one_pre, one_total, produced = full(1)
-    os.sched_setaffinity(0, set(cores[:2]))
-    two_pre, two_total, _ = full(2) if len(cores) >= 2 else (float("nan"),) * 3
+    # a shared VM's speed drifts by tens of percent within a minute: the variants run interleaved, round after round,
+    # each round's times are divided by that round's floor, and the median over rounds is reported
+    rounds: list[dict[str, float]] = []
+    for _ in range(args.rounds):
+        os.sched_setaffinity(0, {cores[0]})
+        timings = {"floor": floor()}
+        timings["pre1"], timings["all1"], produced = full(1)
+        if len(cores) >= 2:
+            os.sched_setaffinity(0, set(cores[:2]))
+            timings["pre2"], timings["all2"], _ = full(2)
+        rounds.append(timings)
 
-    print(f"\n{'variant':<52} {'seconds':>8} {'MB/s':>7} {'× floor':>8}")
-    for name, seconds in (("floor: bare tree-sitter parse (1 core)", floor),
-                          ("rxt5 preprocessing only (1 core)", one_pre),
-                          ("rxt5 preprocessing + scoring + examples (1 core)", one_total),
-                          ("rxt5 preprocessing only (2 cores)", two_pre),
-                          ("rxt5 preprocessing + scoring + examples (2 cores)", two_total)):
-        print(f"{name:<52} {seconds:>8.2f} {megabytes / seconds:>7.2f} {seconds / floor:>8.2f}")
-    print(f"\n{produced} examples; two cores vs one: preprocessing {one_pre / two_pre:.2f}x, "
-          f"whole stage {one_total / two_total:.2f}x")
+    def median(key: str, over: str | None = None) -> float:
+        values = [r[key] / (r[over] if over else 1.0) for r in rounds if key in r]
+        return statistics.median(values) if values else float("nan")
+
+    print(f"\n{'variant (median of %d interleaved rounds)' % args.rounds:<52} {'seconds':>8} {'MB/s':>7} {'× floor':>8}")
+    for name, key in (("floor: bare tree-sitter parse (1 core)", "floor"),
+                      ("rxt5 preprocessing only (1 core)", "pre1"),
+                      ("rxt5 preprocessing + scoring + examples (1 core)", "all1"),
+                      ("rxt5 preprocessing only (2 cores)", "pre2"),
+                      ("rxt5 preprocessing + scoring + examples (2 cores)", "all2")):
+        seconds = median(key)
+        print(f"{name:<52} {seconds:>8.2f} {megabytes / seconds:>7.2f} {median(key, 'floor'):>8.2f}")
+    print(f"\n{produced} examples; two cores vs one: preprocessing {median('pre1', 'pre2'):.2f}x, "
+          f"whole stage {median('all1', 'all2'):.2f}x")
 
 
 if __name__ == "__main__":

@@ -14,16 +14,14 @@ lands on the same side in every later dataset — a model trained on one version
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 import polars as pl
 
-from rxt5_assets.data.quality import QualityWeights, quality_score
-from rxt5_assets.languages import Analysis
+from rxt5_assets.data.parallel import gc_paused
+from rxt5_assets.data.quality import QualityWeights, score_chunks
 
 EXAMPLE_SCHEMA = {
     "input": pl.String,
@@ -86,193 +84,214 @@ def first_paragraph(doc: str) -> str:
     return doc.strip().split("\n\n", 1)[0].strip()
 
 
-def _normalise(text: str) -> str:
-    return " ".join(text.split())  # whitespace runs → one space (several times faster than re.sub)
+def _first_paragraph_expr(doc: pl.Expr) -> pl.Expr:
+    return doc.str.strip_chars().str.splitn("\n\n", 2).struct.field("field_0").str.strip_chars()
 
 
-def _analysis_of(row: dict) -> Analysis:
-    return Analysis(
-        language=row["language"], kind=row["kind"], name=row["name"], patterns=frozenset(row["patterns"]),
-        doc=row["doc"], signature=row["signature"], body=row["body"], code_without_docs=row["code_without_docs"],
-        tests=row["tests"], has_syntax_error=row["has_syntax_error"], concepts=frozenset(row["concepts"]),
-        identifiers=frozenset(row["identifiers"]),
-    )
+_WHITESPACE = b" \t\n\r\x0b\x0c"
 
 
-def _score(row: dict, config: ExampleConfig) -> tuple[float, str]:
-    score, breakdown = quality_score(row["content"], _analysis_of(row), json.loads(row["indicators"]), config.weights)
-    return score, json.dumps(breakdown)
+# Duplicates are compared without ASCII whitespace, so a change of layout or indentation alone never makes two examples
+# different (bytes.translate: one C pass per text).
 
 
-def _score_and_build(row: dict, config: ExampleConfig) -> tuple[float, str, list[tuple[str, str, str, np.ndarray]]]:
-    """Worker: one chunk's score and breakdown, and — when it passes — its item tasks with their targets' MinHash."""
-    score, breakdown = _score(row, config)
-    if score < config.quality_threshold:
-        return score, breakdown, []
-    return score, breakdown, [(task, source, target, minhash_signature(target))
-                              for task, source, target in _item_tasks(row)]
+_TASK_ORDER = {"implement": 0, "generate": 1, "document": 2, "test": 3}
+_CARRIED = ("language", "quality_score", "id", "repo", "file_path", "breakdown")
 
 
-def _scores_frame(scored: list[tuple[int, str, float, str]], config: ExampleConfig) -> pl.DataFrame:
-    return pl.DataFrame(
-        [(chunk_id, language, score, score >= config.quality_threshold, breakdown)
-         for chunk_id, language, score, breakdown in scored],
-        orient="row",
-        schema={"id": pl.Int64, "language": pl.String, "quality_score": pl.Float64, "passed": pl.Boolean,
-                "breakdown": pl.String},
-    )
+def _item_tasks(passed: pl.DataFrame) -> pl.DataFrame:
+    """(task, input, target) rows for the accepted chunks, each chunk's tasks in _TASK_ORDER, as columns."""
+    language, kind = pl.col("language"), pl.col("kind")
+    doc, code = pl.col("doc").str.strip_chars(), pl.col("code_without_docs").str.strip_chars()
+    description, signature = pl.col("description"), pl.col("signature")
+    base = passed.with_row_index("_chunk").with_columns(description=_first_paragraph_expr(pl.col("doc")))
+    has_description = description != ""
+    implement = base.filter((signature != "") & (code != "")).select(
+        *_CARRIED, "_chunk", task=pl.lit("implement"),
+        input=pl.concat_str(pl.lit("implement "), language, pl.lit(": "),
+                            pl.when(has_description).then(description + "\n").otherwise(pl.lit("")), signature),
+        target=code)
+    generate = base.filter(has_description).select(
+        *_CARRIED, "_chunk", task=pl.lit("generate"),
+        input=pl.concat_str(pl.lit("generate "), language, pl.lit(" "), kind, pl.lit(": "), description),
+        target=pl.col("content").str.strip_chars())
+    document = base.filter(has_description & (code != "")).select(
+        *_CARRIED, "_chunk", task=pl.lit("document"),
+        input=pl.concat_str(pl.lit("document "), language, pl.lit(": "), code), target=doc)
+    # item → its own tests: the item's text without them (few rows; str.replace of a per-row literal is Python's)
+    with_tests = base.filter(pl.col("tests").str.strip_chars() != "")
+    without_tests = pl.Series([content.replace(tests, "").strip() for content, tests
+                               in zip(with_tests["content"].to_list(), with_tests["tests"].to_list())], dtype=pl.String)
+    test = with_tests.with_columns(_without=without_tests).filter(pl.col("_without") != "").select(
+        *_CARRIED, "_chunk", task=pl.lit("test"),
+        input=pl.concat_str(pl.lit("write tests "), language, pl.lit(": "), pl.col("_without")),
+        target=pl.col("tests").str.strip_chars())
+    return (pl.concat([implement, generate, document, test])
+            .sort("_chunk", pl.col("task").replace_strict(_TASK_ORDER, return_dtype=pl.Int8)).drop("_chunk"))
 
 
-def _item_tasks(row: dict) -> list[tuple[str, str, str]]:
-    """(task, input, target) for one accepted chunk."""
-    language, doc, code = row["language"], row["doc"].strip(), row["code_without_docs"].strip()
-    description = first_paragraph(doc)
-    tasks = []
-    if row["signature"] and code:
-        prompt = f"{description}\n{row['signature']}" if description else row["signature"]
-        tasks.append(("implement", f"implement {language}: {prompt}", code))
-    if description:
-        tasks.append(("generate", f"generate {language} {row['kind']}: {description}", row["content"].strip()))
-        if code:
-            tasks.append(("document", f"document {language}: {code}", doc))
-    if row["tests"].strip():
-        without_tests = row["content"].replace(row["tests"], "").strip()
-        if without_tests:
-            tasks.append(("test", f"write tests {language}: {without_tests}", row["tests"].strip()))
-    return tasks
-
-
-def _test_tasks(chunks: pl.DataFrame, test_chunks: pl.DataFrame) -> list[tuple[dict, str, str, str]]:
+def _test_tasks(passed: pl.DataFrame, test_chunks: pl.DataFrame) -> pl.DataFrame:
     """item → tests across chunks: a Rust file's test module tests the file's other items; an ExUnit module
-    `Foo.BarTest` tests the module `Foo.Bar`."""
-    tasks = []
-    by_file: dict[tuple[str, str], list[dict]] = {}
-    modules: dict[str, dict] = {}
-    for row in chunks.iter_rows(named=True):
-        by_file.setdefault((row["repo"], row["file_path"]), []).append(row)
-        if row["kind"] in ("module", "module_header") and row["name"]:
-            modules[row["name"]] = row
-    for rows in by_file.values():
-        test_modules = [r for r in rows if r["kind"] == "test_module"]
-        items = [r for r in rows if r["kind"] != "test_module"]
-        for test_module in test_modules:
-            if items:
-                subject = "\n\n".join(r["content"].strip() for r in items)
-                tasks.append((items[0], "test", f"write tests {test_module['language']}: {subject}",
-                              test_module["content"].strip()))
-    for test_row in test_chunks.iter_rows(named=True):
-        subject_name = test_row["name"].removesuffix("Test") if test_row["name"] else ""
-        subject = modules.get(subject_name)
-        if subject is not None and subject_name != test_row["name"]:
-            tasks.append((subject, "test", f"write tests {subject['language']}: {subject['content'].strip()}",
-                          test_row["content"].strip()))
-    return tasks
+    `Foo.BarTest` tests the module `Foo.Bar`. Carried columns come from the subject (the file's first item)."""
+    stripped = pl.col("content").str.strip_chars()
+    items = passed.filter(pl.col("kind") != "test_module").group_by("repo", "file_path", maintain_order=True).agg(
+        pl.col(*_CARRIED[:3], "breakdown").first(), subject=stripped.str.join("\n\n"))
+    rust_style = passed.filter(pl.col("kind") == "test_module").select(
+        "repo", "file_path", test_language="language", target=stripped,
+    ).join(items, on=["repo", "file_path"], how="inner", maintain_order="left").select(
+        *_CARRIED, task=pl.lit("test"),
+        input=pl.concat_str(pl.lit("write tests "), pl.col("test_language"), pl.lit(": "), pl.col("subject")),
+        target=pl.col("target"))
+    modules = passed.filter(pl.col("kind").is_in(["module", "module_header"]) & (pl.col("name") != "")).unique(
+        "name", keep="last", maintain_order=True)
+    exunit_style = test_chunks.filter(pl.col("name").str.ends_with("Test")).select(
+        subject_name=pl.col("name").str.strip_suffix("Test"), target=stripped,
+    ).filter(pl.col("subject_name") != "").join(
+        modules.rename({"name": "subject_name"}), on="subject_name", how="inner", maintain_order="left",
+    ).select(*_CARRIED, task=pl.lit("test"),
+             input=pl.concat_str(pl.lit("write tests "), pl.col("language"), pl.lit(": "), stripped),
+             target=pl.col("target"))
+    return pl.concat([rust_style, exunit_style])
 
 
 SHINGLE_BYTES = 8
-NUM_PERM = 64
-_PERMUTATION_RNG = np.random.default_rng(7)
-_PERM_A = _PERMUTATION_RNG.integers(1, 2**31, NUM_PERM, dtype=np.uint32) | np.uint32(1)  # odd: a bijection mod 2^32
-_PERM_B = _PERMUTATION_RNG.integers(0, 2**31, NUM_PERM, dtype=np.uint32)
-_WINDOW_WEIGHTS = np.array([257 ** k for k in range(SHINGLE_BYTES)], dtype=np.uint64)
+NUM_BINS = 64
 LSH_BANDS, LSH_ROWS = 16, 4
+EMPTY_BIN = np.uint32(0xFFFFFFFF)
+_MIX_1, _MIX_2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xFF51AFD7ED558CCD)  # odd: bijections mod 2^64
+_BLOCK_BYTES = 1 << 19  # per numpy pass: temporaries stay in cache and in the heap (fresh pages fault slowly)
 
 
-def minhash_signature(text: str) -> np.ndarray:
-    """MinHash over the byte 8-grams of whitespace-normalised text, vectorised with numpy (integer arithmetic wraps).
+def minhash_signatures(texts: list[bytes]) -> np.ndarray:
+    """One-permutation MinHash (Li, Owen & Zhang 2012) over each text's byte 8-grams: (len(texts), 64) uint32.
 
-    Hashing shingles one by one in Python (what datasketch's update_batch does), and its per-object set-up, cost more
-    than the rest of the data stage together; here a whole text is one sliding-window product and one broadcast min.
+    Each 8-gram is read as one unaligned little-endian uint64 straight from the concatenated texts, mixed (two
+    multiply-xorshift rounds), and sent to one of 64 bins by its top bits; a bin keeps its minimum. A bin no 8-gram fell
+    into holds EMPTY_BIN. One hash per 8-gram instead of one per 8-gram and permutation: 64× less arithmetic than
+    classic MinHash, vectorised over all texts at once.
     """
-    data = np.frombuffer(_normalise(text).encode("utf-8").ljust(SHINGLE_BYTES), dtype=np.uint8).astype(np.uint64)
-    hashes = np.lib.stride_tricks.sliding_window_view(data, SHINGLE_BYTES) @ _WINDOW_WEIGHTS
-    # MurmurHash3's 64-bit finalizer spreads the polynomial hash before the affine permutations
-    hashes ^= hashes >> np.uint64(33)
-    hashes *= np.uint64(0xFF51AFD7ED558CCD)
-    hashes ^= hashes >> np.uint64(33)
-    # 32-bit shingle hashes: half the width of the broadcast below
-    hashes = (hashes >> np.uint64(32)).astype(np.uint32)
-    return (hashes[:, None] * _PERM_A + _PERM_B).min(axis=0)
+    encoded = [text.ljust(SHINGLE_BYTES) for text in texts]
+    signatures = np.full((len(encoded), NUM_BINS), EMPTY_BIN, dtype=np.uint32)
+    if not encoded:
+        return signatures
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    blob = b"".join(encoded) + bytes(SHINGLE_BYTES)
+    windows = np.ndarray((len(blob) - SHINGLE_BYTES + 1,), dtype="<u8", buffer=blob, strides=(1,))
+    flat = signatures.reshape(-1)
+    first = 0
+    while first < len(encoded):
+        last = max(first + 1, int(np.searchsorted(offsets, offsets[first] + _BLOCK_BYTES, side="right")) - 1)
+        last = min(last, len(encoded))
+        start, stop = int(offsets[first]), int(offsets[last])
+        document = np.repeat(np.arange(first, last), lengths[first:last])
+        valid = np.arange(start, stop) + SHINGLE_BYTES <= np.repeat(offsets[first + 1:last + 1], lengths[first:last])
+        hashes = windows[start:stop][valid] * _MIX_1
+        hashes ^= hashes >> np.uint64(29)
+        hashes *= _MIX_2
+        hashes ^= hashes >> np.uint64(32)
+        bins = (hashes >> np.uint64(64 - 6)).astype(np.int64)  # 6 bits: NUM_BINS
+        np.minimum.at(flat, document[valid] * NUM_BINS + bins, hashes.astype(np.uint32))
+        first = last
+    return signatures
 
 
-def remove_near_duplicates(examples: list[dict], threshold: float, dropped: Counter) -> list[dict]:
-    """Exact duplicates by normalised (task, input, target); near duplicates by MinHash-LSH on the target.
+def estimated_jaccard(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Row-wise Jaccard estimate of two signature matrices: agreeing bins among the bins not empty in both."""
+    both_empty = (first == EMPTY_BIN) & (second == EMPTY_BIN)
+    agree = ((first == second) & ~both_empty).sum(axis=-1)
+    return agree / np.maximum(1, NUM_BINS - both_empty.sum(axis=-1))
 
-    LSH with 16 bands of 4 rows finds candidates (a pair at Jaccard 0.8 shares a band with probability > 0.999); each
-    candidate is then verified against `threshold` with the signatures' agreement, so the decision follows the
-    estimated Jaccard and not the luck of the banding.
+
+def near_duplicates(signatures: np.ndarray, groups: np.ndarray, threshold: float) -> np.ndarray:
+    """Boolean mask: the rows that are near duplicates (estimated Jaccard ≥ threshold) of an earlier kept row of the
+    same group.
+
+    LSH with 16 bands of 4 bins finds candidates (a pair at Jaccard 0.8 shares a band with probability > 0.999); each
+    candidate is then verified on the whole signature, so the decision follows the estimated Jaccard and not the luck
+    of the banding. Earlier rows win, and a dropped row does not drop others.
     """
-    buckets: dict[tuple, list[int]] = {}
-    signatures: list[np.ndarray] = []
-    kept, seen_exact = [], set()
-    for example in examples:
-        key = hashlib.blake2b(
-            "\x1f".join((example["task"], _normalise(example["input"]), _normalise(example["target"]))).encode(),
-            digest_size=16,
-        ).digest()
-        if key in seen_exact:
-            dropped["duplicate_example"] += 1
-            continue
-        seen_exact.add(key)
-        values = example.get("signature")
-        if values is None:
-            values = minhash_signature(example["target"])
-        group = (example["language"], example["task"])
-        band_keys = [(group, band, values[band * LSH_ROWS:(band + 1) * LSH_ROWS].tobytes()) for band in range(LSH_BANDS)]
-        candidates = {index for band_key in band_keys for index in buckets.get(band_key, ())}
-        if any((signatures[index] == values).mean() >= threshold for index in candidates):
-            dropped["near_duplicate"] += 1
-            continue
-        for band_key in band_keys:
-            buckets.setdefault(band_key, []).append(len(kept))
-        signatures.append(values)
-        kept.append(example)
-    return kept
+    count = len(signatures)
+    dropped = np.zeros(count, dtype=bool)
+    if count < 2:
+        return dropped
+    bands = signatures.reshape(count, LSH_BANDS, LSH_ROWS).astype(np.uint64)
+    band_keys = (bands[..., 0] | bands[..., 1] << np.uint64(32)) * _MIX_1 ^ (bands[..., 2] | bands[..., 3] << np.uint64(32))
+    informative = ~(signatures.reshape(count, LSH_BANDS, LSH_ROWS) == EMPTY_BIN).all(axis=2)  # an empty band says nothing
+    members = pl.DataFrame({
+        "row": np.repeat(np.arange(count), LSH_BANDS), "group": np.repeat(groups, LSH_BANDS),
+        "band": np.tile(np.arange(LSH_BANDS), count), "key": band_keys.reshape(-1),
+    }).filter(pl.Series(informative.reshape(-1)))
+    shared = members.filter(pl.len().over("group", "band", "key") > 1)
+    candidates = (shared.join(shared, on=["group", "band", "key"], suffix="_later")
+                  .filter(pl.col("row") < pl.col("row_later")).select("row", "row_later").unique())
+    if candidates.height == 0:
+        return dropped
+    earlier, later = candidates["row"].to_numpy(), candidates["row_later"].to_numpy()
+    close = estimated_jaccard(signatures[earlier], signatures[later]) >= threshold
+    for first, second in sorted(zip(earlier[close].tolist(), later[close].tolist()), key=lambda pair: pair[::-1]):
+        if not dropped[first]:  # every pair (·, second) comes after all pairs that decide `first`
+            dropped[second] = True
+    return dropped
 
 
-def build_examples(chunks: pl.DataFrame, test_chunks: pl.DataFrame, config: ExampleConfig = ExampleConfig(),
-                   workers: int = 1) -> ExampleResult:
-    """Score every analysed chunk, keep those at or above the threshold, and turn them into examples.
+def _dedup_keys(rows: list[tuple[str, str, str]]) -> tuple[list[bytes], np.ndarray]:
+    """Per (task, input, target): a digest of the three without whitespace (exact duplicates), and the MinHash
+    signature of the target without whitespace (near duplicates)."""
+    digests, targets = [], []
+    for task, source, target in rows:
+        squeezed_target = target.encode("utf-8").translate(None, _WHITESPACE)
+        squeezed_source = source.encode("utf-8").translate(None, _WHITESPACE)
+        digest = hashlib.blake2b(task.encode(), digest_size=16)
+        digest.update(len(squeezed_source).to_bytes(8, "little"))
+        digest.update(squeezed_source)
+        digest.update(squeezed_target)
+        digests.append(digest.digest())
+        targets.append(squeezed_target)
+    return digests, minhash_signatures(targets)
 
-    Scoring, item tasks and MinHash signatures are per chunk and run on `workers` processes; the split, the
-    cross-chunk test tasks and deduplication need the whole set and run here.
-    """
-    from rxt5_assets.data.preprocess import parallel_map
 
+def remove_duplicates(candidates: pl.DataFrame, threshold: float, dropped: Counter) -> pl.DataFrame:
+    """Exact duplicates by (task, input, target) without whitespace; near duplicates by MinHash-LSH on the target
+    without whitespace, within each (language, task).
+
+    This runs in one process: forking a second one costs more here than the hashing it would take over."""
+    with gc_paused():
+        digest_list, signatures = _dedup_keys(list(candidates.select("task", "input", "target").iter_rows()))
+    digests = pl.Series(digest_list, dtype=pl.Binary)
+    first_seen = digests.is_first_distinct()
+    dropped["duplicate_example"] += int((~first_seen).sum())
+    unique = candidates.filter(first_seen)
+    groups = unique.select(pl.struct("language", "task").rank("dense")).to_series().to_numpy()
+    near = near_duplicates(signatures[first_seen.to_numpy()], groups, threshold)
+    dropped["near_duplicate"] += int(near.sum())
+    return unique.filter(pl.Series(~near))
+
+
+def build_examples(chunks: pl.DataFrame, test_chunks: pl.DataFrame,
+                   config: ExampleConfig = ExampleConfig()) -> ExampleResult:
+    """Score every analysed chunk, keep those at or above the threshold, and turn them into examples — column-wise,
+    over the whole frame (polars spreads it over the cores)."""
     dropped: Counter = Counter()
-    rows = list(chunks.iter_rows(named=True))
-    built = parallel_map(partial(_score_and_build, config=config), rows, workers)
-    scores = _scores_frame([(row["id"], row["language"], score, breakdown)
-                            for row, (score, breakdown, _) in zip(rows, built)], config)
-    dropped["below_quality_threshold"] = int((~scores["passed"]).sum()) if scores.height else 0
-    passed = chunks.join(scores.filter(pl.col("passed")).select("id", "quality_score", "breakdown"), on="id")
+    scored = score_chunks(chunks, config.weights).with_columns(passed=pl.col("quality_score") >= config.quality_threshold)
+    scores = scored.select("id", "language", "quality_score", "passed", "breakdown")
+    dropped["below_quality_threshold"] = int((~scores["passed"]).sum())
+    passed = scored.filter(pl.col("passed"))
     splits = assign_splits(passed.select("language", "repo", "file_path"), config.eval_fraction, config.seed)
+    split_frame = pl.DataFrame([(repo, path, split) for (repo, path), split in splits.items()],
+                               schema={"repo": pl.String, "file_path": pl.String, "split": pl.String}, orient="row")
 
-    candidates: list[dict] = []
+    candidates = pl.concat([_item_tasks(passed), _test_tasks(passed, test_chunks)])
+    too_long_input = pl.col("input").str.len_chars() > config.max_input_chars
+    too_long_target = ~too_long_input & (pl.col("target").str.len_chars() > config.max_target_chars)
+    dropped["input_too_long"] += candidates.select(too_long_input.sum()).item()
+    dropped["target_too_long"] += candidates.select(too_long_target.sum()).item()
+    candidates = candidates.filter(~too_long_input & ~too_long_target)
 
-    def add(row: dict, task: str, source: str, target: str, signature: np.ndarray | None = None) -> None:
-        if len(source) > config.max_input_chars:
-            dropped["input_too_long"] += 1
-        elif len(target) > config.max_target_chars:
-            dropped["target_too_long"] += 1
-        else:
-            candidates.append({
-                "input": source, "target": target, "language": row["language"], "task": task,
-                "quality_score": row["quality_score"], "source_id": str(row["id"]), "code_chunk_id": row["id"],
-                "repo": row["repo"], "file_path": row["file_path"],
-                "split": splits[(row["repo"], row["file_path"])], "quality_breakdown": row["breakdown"],
-                "signature": signature,
-            })
-
-    for row, (score, breakdown, tasks) in zip(rows, built):  # tasks is empty below the threshold
-        scored_row = {**row, "quality_score": score, "breakdown": breakdown}
-        for task, source, target, signature in tasks:
-            add(scored_row, task, source, target, signature)
-    for row, task, source, target in _test_tasks(passed, test_chunks):
-        add(row, task, source, target)
-
-    kept = remove_near_duplicates(candidates, config.near_duplicate_threshold, dropped)
-    for example in kept:
-        example.pop("signature")
-    examples = pl.DataFrame(kept, schema=EXAMPLE_SCHEMA, orient="row") if kept else pl.DataFrame(schema=EXAMPLE_SCHEMA)
+    kept = remove_duplicates(candidates, config.near_duplicate_threshold, dropped)
+    examples = kept.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left").select(
+        "input", "target", "language", "task", "quality_score", source_id=pl.col("id").cast(pl.String),
+        code_chunk_id="id", repo="repo", file_path="file_path", split="split", quality_breakdown="breakdown",
+    ).cast(EXAMPLE_SCHEMA)
     return ExampleResult(examples=examples, scores=scores, dropped=+dropped)

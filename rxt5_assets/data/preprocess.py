@@ -10,44 +10,41 @@ cleanly as another registered language), unparseable (no item recognised and syn
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from functools import partial
-import multiprocessing
 
 import polars as pl
 
 from rxt5_assets import languages
+from rxt5_assets.data.parallel import map_slices
+from rxt5_assets.data.quality import letter_share
 
 MAX_CHUNK_CHARS = 100_000
 
-ANALYZED_SCHEMA = {
-    "id": pl.Int64,
-    "language": pl.String,
-    "repo": pl.String,
-    "file_path": pl.String,
-    "content": pl.String,
+ROW_COLUMNS = {"id": pl.Int64, "language": pl.String, "repo": pl.String, "file_path": pl.String, "content": pl.String}
+# what analysis adds to a code_chunks row; the item's body (Analysis.body) is not needed downstream and is not kept
+ANALYSIS_COLUMNS = {
     "kind": pl.String,
     "name": pl.String,
     "doc": pl.String,
     "signature": pl.String,
-    "body": pl.String,
     "code_without_docs": pl.String,
     "tests": pl.String,
     "patterns": pl.List(pl.String),
     "concepts": pl.List(pl.String),
     "identifiers": pl.List(pl.String),
     "has_syntax_error": pl.Boolean,
-    "indicators": pl.String,  # JSON object: indicator name -> value in [0, 1]
+    "letter_share": pl.Float64,  # ASCII letters among visible characters (a quality penalty; see quality.py)
+    # "indicators": a struct with one Float64 field per indicator of the languages present (null for the others)
 }
+ANALYZED_SCHEMA = {**ROW_COLUMNS, **ANALYSIS_COLUMNS}
+_LIST_COLUMNS = ("patterns", "concepts", "identifiers")
 
 
 @dataclass
 class PreprocessResult:
-    chunks: pl.DataFrame  # accepted, analysed chunks (ANALYZED_SCHEMA)
+    chunks: pl.DataFrame  # accepted, analysed chunks (ANALYZED_SCHEMA + indicators)
     test_chunks: pl.DataFrame  # analysed chunks from test paths: targets of the item → tests task
     dropped: Counter = field(default_factory=Counter)
     rows_in: int = 0
@@ -58,11 +55,12 @@ def like_to_glob(pattern: str) -> str:
     return "".join("*" if c == "%" else "?" if c == "_" else "[" + c + "]" if c in "[]*?" else c for c in pattern)
 
 
-def _analyze(row: tuple[int, str, str, str, str]) -> dict | str:
-    """Worker: analyse one chunk. Returns the analysed row, or a drop reason."""
-    import json
+def _analyze(row: tuple[int, str, str, str, str]) -> tuple | str:
+    """Worker: analyse one chunk. Returns ANALYSIS_COLUMNS' values, then the indicators dict, or a drop reason.
 
-    chunk_id, language_name, repo, file_path, content = row
+    What the parent already holds is not sent back: not the row, and None for code_without_docs when it is the
+    content itself (no docs to remove)."""
+    _, language_name, _, _, content = row
     module = languages.get(language_name)
     analysis = module.analyze(content)
     if analysis.has_syntax_error and analysis.kind == "unknown":
@@ -70,52 +68,43 @@ def _analyze(row: tuple[int, str, str, str, str]) -> dict | str:
             if other.name != language_name and not other.analyze(content).has_syntax_error:
                 return "wrong_language"
         return "unparseable"
-    indicators = module.quality_indicators(analysis)
-    return {
-        "id": chunk_id, "language": language_name, "repo": repo, "file_path": file_path, "content": content,
-        "kind": analysis.kind, "name": analysis.name, "doc": analysis.doc, "signature": analysis.signature,
-        "body": analysis.body, "code_without_docs": analysis.code_without_docs, "tests": analysis.tests,
+    code_without_docs = analysis.code_without_docs
+    return (
+        analysis.kind, analysis.name, analysis.doc, analysis.signature,
+        None if code_without_docs == content else code_without_docs, analysis.tests,
         # space-joined here, split into list columns by polars in one vectorised step (see _to_frame)
-        "patterns": " ".join(sorted(analysis.patterns)), "concepts": " ".join(sorted(analysis.concepts)),
-        "identifiers": " ".join(sorted(analysis.identifiers)), "has_syntax_error": analysis.has_syntax_error,
-        "indicators": json.dumps(indicators, sort_keys=True),
-    }
-
-
-_LIST_COLUMNS = ("patterns", "concepts", "identifiers")
-
-
-def _to_frame(rows: list[dict]) -> pl.DataFrame:
-    """Analysed rows → ANALYZED_SCHEMA. Building list columns row by row is polars' slowest path; splitting a string
-    column is one vectorised call."""
-    if not rows:
-        return pl.DataFrame(schema=ANALYZED_SCHEMA)
-    flat_schema = {name: (pl.String if name in _LIST_COLUMNS else dtype) for name, dtype in ANALYZED_SCHEMA.items()}
-    frame = pl.DataFrame(rows, schema=flat_schema)
-    return frame.with_columns(
-        pl.when(pl.col(name) == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(pl.col(name).str.split(" "))
-        .alias(name)
-        for name in _LIST_COLUMNS
+        " ".join(sorted(analysis.patterns)), " ".join(sorted(analysis.concepts)),
+        " ".join(sorted(analysis.identifiers)), analysis.has_syntax_error, letter_share(content),
+        module.quality_indicators(analysis),
     )
 
 
-def _map_batch(function, items: list) -> list:
-    return [function(item) for item in items]
+def indicators_dtype(names) -> pl.Struct:
+    # parquet cannot store a struct without fields: an empty selection gets a placeholder
+    return pl.Struct({name: pl.Float64 for name in sorted(names)} or {"none": pl.Float64})
 
 
-def parallel_map(function, items: list, workers: int = 1) -> list:
-    """`[function(item) for item in items]` on `workers` processes (fork: grammars and config are inherited, nothing
-    is re-imported), in order. `function` must be a module-level function or a functools.partial of one."""
-    if workers <= 1 or len(items) < 64:
-        return _map_batch(function, items)
-    size = max(16, len(items) // (workers * 8))
-    batches = [items[i:i + size] for i in range(0, len(items), size)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return [result for batch in pool.map(partial(_map_batch, function), batches) for result in batch]
+def _to_frame(rows: list[tuple], results: list[tuple]) -> pl.DataFrame:
+    """code_chunks rows + their analyses → a frame, column by column (building list columns row by row is polars'
+    slowest path; splitting a string column is one vectorised call)."""
+    row_columns = list(zip(*rows)) if rows else [()] * len(ROW_COLUMNS)
+    columns = list(zip(*results)) if results else [()] * (len(ANALYSIS_COLUMNS) + 1)
+    frame = pl.DataFrame([
+        *(pl.Series(name, values, dtype=dtype) for (name, dtype), values in zip(ROW_COLUMNS.items(), row_columns)),
+        *(pl.Series(name, values, dtype=pl.String if name in _LIST_COLUMNS else dtype)
+          for (name, dtype), values in zip(ANALYSIS_COLUMNS.items(), columns)),
+    ])
+    indicators = columns[-1]
+    return frame.with_columns(
+        pl.Series("indicators", indicators, dtype=indicators_dtype({n for d in indicators for n in d})),
+        pl.col("code_without_docs").fill_null(pl.col("content")),
+        *(pl.when(pl.col(name) == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(pl.col(name).str.split(" "))
+          .alias(name) for name in _LIST_COLUMNS),
+    )
 
 
-def default_workers() -> int:
-    return max(1, min(len(os.sched_getaffinity(0)), 8))
+def _analyze_slice(rows: list[tuple]) -> list[tuple | str]:
+    return [_analyze(row) for row in rows]
 
 
 def preprocess_chunks(
@@ -169,19 +158,17 @@ def preprocess_chunks(
                 continue
         dropped[reason] += 1
 
-    analysed = parallel_map(_analyze, candidates + test_candidates, workers)
-    accepted, tests = [], []
+    accepted: tuple[list, list] = ([], [])
+    tests: tuple[list, list] = ([], [])
+    rows = candidates + test_candidates
+    analysed = [result for part in map_slices(_analyze_slice, rows, workers) for result in part]
     for index, result in enumerate(analysed):
         if isinstance(result, str):
             if index < len(candidates):  # test-path rows were already counted as test_path
                 dropped[result] += 1
-        elif index < len(candidates):
-            accepted.append(result)
-        else:
-            tests.append(result)
-    return PreprocessResult(
-        chunks=_to_frame(accepted),
-        test_chunks=_to_frame(tests),
-        dropped=dropped,
-        rows_in=frame.height,
-    )
+            continue
+        rows_and_results = accepted if index < len(candidates) else tests
+        rows_and_results[0].append(rows[index])
+        rows_and_results[1].append(result)
+    return PreprocessResult(chunks=_to_frame(*accepted), test_chunks=_to_frame(*tests), dropped=dropped,
+                            rows_in=frame.height)

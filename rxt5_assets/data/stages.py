@@ -143,7 +143,7 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
                   dagster_run_id: str | None = None) -> dict:
     chunks = pl.read_parquet(files.chunks)
     test_chunks = pl.read_parquet(files.test_chunks)
-    result = build_examples(chunks, test_chunks, config.example_config(), workers=config.workers)
+    result = build_examples(chunks, test_chunks, config.example_config())
     session_config = json.loads(json.dumps(asdict(config), default=list))  # tuples → lists, weights included
     session_id = create_session(conn, config.name, list(config.languages), session_config,
                                 dagster_run_id=dagster_run_id,

@@ -9,7 +9,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, 
 
 from rxt5_assets.data.chunks import ChunkSelection, selection_counts, table_summary
 from rxt5_assets.data.dataset import files_on_both_sides
-from rxt5_assets.data.preprocess import default_workers
+from rxt5_assets.data.parallel import default_workers
 from rxt5_assets.data.quality import DEFAULT_INDICATOR_WEIGHTS, QualityWeights
 from rxt5_assets.data.stages import (
     PrepareConfig, StageFiles, dataset_stage, pairs_stage, preprocess_stage, scoring_stage,
@@ -136,7 +136,7 @@ def scored_examples(
 ) -> MaterializeResult:
     files = stage_files(workspace)
     with database.database().connect() as conn:
-        report = scoring_stage(conn, files, prepare_config(data_prep), dagster_run_id=context.run_id)
+        report = scoring_stage(conn, files, prepare_config(data_prep), dagster_run_id=context.run.run_id)
     examples: pl.DataFrame = report["examples"]
     scores: pl.DataFrame = report["scores"]
     pass_rate = float(scores["passed"].mean()) if scores.height else 0.0

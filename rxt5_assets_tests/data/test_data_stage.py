@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 
+import numpy as np
 import polars as pl
 import pytest
 
 from rxt5_assets.data.dataset import MixConfig, files_on_both_sides, mix_training_split
-from rxt5_assets.data.examples import ExampleConfig, assign_splits, build_examples, file_split
+from rxt5_assets.data.examples import (ExampleConfig, assign_splits, build_examples, estimated_jaccard, file_split,
+                                      minhash_signatures, near_duplicates)
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
 from rxt5_assets.data.preprocess import like_to_glob, preprocess_chunks
 from rxt5_assets.data.quality import QualityWeights, letter_share, quality_score
@@ -128,6 +131,35 @@ def test_exact_and_near_duplicates_are_removed():
     unrelated = analysed([(1, RUST_GOOD, "rust", "src/a.rs", "r"), (2, RUST_PLAIN, "rust", "src/b.rs", "r")])
     assert "near_duplicate" not in build_examples(unrelated, unrelated.head(0),
                                                   ExampleConfig(eval_fraction=0.0, quality_threshold=0.0)).dropped
+
+
+def test_minhash_estimates_the_jaccard_of_byte_8_grams():
+    rng = random.Random(3)
+    words = [f"w{rng.randrange(10**6):06d}" for _ in range(400)]  # distinct 7-byte words: 8-grams never repeat
+    base = "".join(words).encode()
+    pairs = []
+    for keep in (0.2, 0.5, 0.8, 0.9, 1.0):
+        cut = int(len(base) * keep)
+        pairs.append((base, base[:cut]))  # a prefix: Jaccard ≈ keep
+    first = minhash_signatures([a for a, _ in pairs])
+    second = minhash_signatures([b for _, b in pairs])
+    shingles = [({a[i:i + 8] for i in range(len(a) - 7)}, {b[i:i + 8] for i in range(len(b) - 7)}) for a, b in pairs]
+    true = np.array([len(x & y) / len(x | y) for x, y in shingles])
+    estimated = estimated_jaccard(first, second)
+    assert np.abs(estimated - true).max() < 0.15 and estimated[-1] == 1.0
+    # short texts (fewer 8-grams than bins) still compare on the bins they fill
+    assert estimated_jaccard(*minhash_signatures([b"let x = 1;", b"let x = 1;"])[:, None])[0] == 1.0
+    # near_duplicates keeps the first of a close pair, only within a group, and never chains through a dropped row
+    signatures = minhash_signatures([base, base[: int(len(base) * 0.9)], base, b"something else entirely"])
+    assert near_duplicates(signatures, np.array([0, 0, 1, 0]), 0.8).tolist() == [False, True, False, False]
+
+
+def test_layout_only_changes_are_exact_duplicates():
+    reindented = RUST_GOOD.replace("    ", "\t")
+    chunks = analysed([(1, RUST_GOOD, "rust", "src/a.rs", "r"), (2, reindented, "rust", "src/b.rs", "r")])
+    result = build_examples(chunks, chunks.head(0), ExampleConfig(eval_fraction=0.0))
+    assert result.dropped["duplicate_example"] >= 3 and "near_duplicate" not in result.dropped
+    assert set(result.examples["code_chunk_id"]) == {1}
 
 
 def test_split_is_by_file_deterministic_and_stable():

@@ -51,7 +51,7 @@ class ExampleConfig:
 @dataclass
 class ExampleResult:
     examples: pl.DataFrame  # EXAMPLE_SCHEMA
-    scores: pl.DataFrame  # id, language, quality_score, passed, breakdown — one row per chunk
+    scores: pl.DataFrame  # id, language, quality_score, passed, breakdown, split — one row per chunk
     dropped: Counter = field(default_factory=Counter)
 
 
@@ -275,12 +275,14 @@ def build_examples(chunks: pl.DataFrame, test_chunks: pl.DataFrame,
     over the whole frame (polars spreads it over the cores)."""
     dropped: Counter = Counter()
     scored = score_chunks(chunks, config.weights).with_columns(passed=pl.col("quality_score") >= config.quality_threshold)
-    scores = scored.select("id", "language", "quality_score", "passed", "breakdown")
-    dropped["below_quality_threshold"] = int((~scores["passed"]).sum())
     passed = scored.filter(pl.col("passed"))
     splits = assign_splits(passed.select("language", "repo", "file_path"), config.eval_fraction, config.seed)
     split_frame = pl.DataFrame([(repo, path, split) for (repo, path), split in splits.items()],
                                schema={"repo": pl.String, "file_path": pl.String, "split": pl.String}, orient="row")
+    # the split is kept per chunk (null below the threshold): later stages read it instead of deciding again
+    scores = scored.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left").select(
+        "id", "language", "quality_score", "passed", "breakdown", pl.when("passed").then("split").alias("split"))
+    dropped["below_quality_threshold"] = int((~scores["passed"]).sum())
 
     candidates = pl.concat([_item_tasks(passed), _test_tasks(passed, test_chunks)])
     too_long_input = pl.col("input").str.len_chars() > config.max_input_chars

@@ -17,7 +17,7 @@ import psycopg
 
 from rxt5_assets.data.chunks import load_all_chunks, table_summary
 from rxt5_assets.data.dataset import MixConfig, files_on_both_sides, mix_training_split, write_jsonl
-from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig, assign_splits, build_examples
+from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig, build_examples
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
 from rxt5_assets.data.quality import QualityWeights
 from rxt5_assets.data.preprocess import preprocess_chunks
@@ -161,13 +161,13 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
 def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig) -> dict:
     session_id = files.read_json(files.session)["session_id"]
     chunks = pl.read_parquet(files.chunks).join(
-        pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score"), on="id"
+        pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score", "split"), on="id"
     )
     if not config.cross_language_learning:
         pairs = match_pairs(chunks.head(0), {})
         examples = pl.DataFrame(schema=EXAMPLE_SCHEMA)
     else:
-        splits = assign_splits(chunks.select("language", "repo", "file_path"), config.eval_fraction, config.seed)
+        splits = dict(zip(zip(chunks["repo"].to_list(), chunks["file_path"].to_list()), chunks["split"].to_list()))
         pairs = match_pairs(chunks, splits, PairConfig(threshold=config.pair_threshold))
         examples = pair_examples(pairs, chunks)
     store_examples(conn, session_id, examples)

@@ -33,13 +33,24 @@ ANALYSIS_COLUMNS = {
     "tests": pl.String,
     "patterns": pl.List(pl.String),
     "concepts": pl.List(pl.String),
-    "identifiers": pl.List(pl.String),
+    "identifiers": pl.List(pl.String),  # Analysis.identifiers, computed for the whole column (identifier_words_expr)
     "has_syntax_error": pl.Boolean,
     "letter_share": pl.Float64,  # ASCII letters among visible characters (a quality penalty; see quality.py)
     # "indicators": a struct with one Float64 field per indicator of the languages present (null for the others)
 }
 ANALYZED_SCHEMA = {**ROW_COLUMNS, **ANALYSIS_COLUMNS}
-_LIST_COLUMNS = ("patterns", "concepts", "identifiers")
+_LIST_COLUMNS = ("patterns", "concepts")
+
+
+def identifier_words_expr(names: pl.Expr) -> pl.Expr:
+    """`_ts.identifier_words` for a column of space-joined names: word boundaries become spaces (HTTPServer → HTTP
+    Server, ttlCache → ttl Cache, utf8 → utf 8, 8Bit → 8 Bit), then runs of two or more letters/digits, lower-cased,
+    unique and sorted. One vectorised pass instead of a regex split per name per chunk in the workers."""
+    return (names.str.replace_all(r"([A-Z])([A-Z][a-z])", "${1} ${2}")
+            .str.replace_all(r"([a-z])([A-Z])", "${1} ${2}")
+            .str.replace_all(r"([A-Za-z])([0-9])", "${1} ${2}")
+            .str.replace_all(r"([0-9])([A-Z])", "${1} ${2}")
+            .str.to_lowercase().str.extract_all(r"[a-z0-9]{2,}").list.unique().list.sort())
 
 
 @dataclass
@@ -74,7 +85,7 @@ def _analyze(row: tuple[int, str, str, str, str]) -> tuple | str:
         None if code_without_docs == content else code_without_docs, analysis.tests,
         # space-joined here, split into list columns by polars in one vectorised step (see _to_frame)
         " ".join(sorted(analysis.patterns)), " ".join(sorted(analysis.concepts)),
-        " ".join(sorted(analysis.identifiers)), analysis.has_syntax_error, letter_share(content),
+        " ".join(analysis.names), analysis.has_syntax_error, letter_share(content),
         module.quality_indicators(analysis),
     )
 
@@ -91,13 +102,14 @@ def _to_frame(rows: list[tuple], results: list[tuple]) -> pl.DataFrame:
     columns = list(zip(*results)) if results else [()] * (len(ANALYSIS_COLUMNS) + 1)
     frame = pl.DataFrame([
         *(pl.Series(name, values, dtype=dtype) for (name, dtype), values in zip(ROW_COLUMNS.items(), row_columns)),
-        *(pl.Series(name, values, dtype=pl.String if name in _LIST_COLUMNS else dtype)
+        *(pl.Series(name, values, dtype=pl.String if dtype == pl.List(pl.String) else dtype)
           for (name, dtype), values in zip(ANALYSIS_COLUMNS.items(), columns)),
     ])
     indicators = columns[-1]
     return frame.with_columns(
         pl.Series("indicators", indicators, dtype=indicators_dtype({n for d in indicators for n in d})),
         pl.col("code_without_docs").fill_null(pl.col("content")),
+        identifier_words_expr(pl.col("identifiers")),
         *(pl.when(pl.col(name) == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(pl.col(name).str.split(" "))
           .alias(name) for name in _LIST_COLUMNS),
     )

@@ -36,9 +36,17 @@ class Analysis:
     tests: str  # the item's test code (#[cfg(test)] module / ExUnit test blocks), "" when none
     has_syntax_error: bool
     concepts: frozenset[str] = field(default_factory=frozenset)  # cross-language concept tags (see concepts.py)
-    identifiers: frozenset[str] = field(default_factory=frozenset)  # names declared in the item, snake_cased words
+    names: tuple[str, ...] = ()  # names declared in the item (its own, fields, variants, methods, …)
     # counters behind graded indicators, e.g. {"doc_candidates": 3, "documented": 2, "question_mark": 4}
     counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def identifiers(self) -> frozenset[str]:
+        """The declared names as lower-case words of two or more characters (``TtlCache`` → ttl, cache); the data
+        stage computes the same words for a whole column at once (``preprocess.identifier_words_expr``)."""
+        from rxt5_assets.languages._ts import identifier_words
+
+        return identifier_words(self.names)
 
 
 @runtime_checkable

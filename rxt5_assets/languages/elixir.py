@@ -825,7 +825,7 @@ class ElixirLanguage:
             tests=tests_text,
             has_syntax_error=has_error,
             concepts=frozenset(map(CONCEPT_OF_TAG.__getitem__, patterns & _CONCEPT_TAGS)),
-            identifiers=_ts.identifier_words(scan.names),
+            names=tuple(scan.names),
             counts=counts,
         )
 

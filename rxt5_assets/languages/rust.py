@@ -684,9 +684,9 @@ class RustLanguage:
         probe = _ts.probe
         if _chained_iterator(data, root):
             tags.add("iterator_chain")
-        words = _ts.identifier_words(scan.names)
         if "thread_spawn" in tags and (
-            not words.isdisjoint(_SUPERVISION_WORDS) or probe(data, root, b"loop", _loop_kw, True)
+            not _ts.identifier_words(scan.names).isdisjoint(_SUPERVISION_WORDS)
+            or probe(data, root, b"loop", _loop_kw, True)
         ):
             tags.add("thread_supervision")
 
@@ -732,7 +732,7 @@ class RustLanguage:
             tests="\n\n".join(tests),
             has_syntax_error=root.has_error,
             concepts=frozenset(map(CONCEPT_OF_TAG.__getitem__, patterns & _CONCEPT_TAGS)),
-            identifiers=words,
+            names=tuple(scan.names),
             counts=counts,
         )
 

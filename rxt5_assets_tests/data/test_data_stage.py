@@ -13,9 +13,10 @@ from rxt5_assets.data.dataset import MixConfig, files_on_both_sides, mix_trainin
 from rxt5_assets.data.examples import (ExampleConfig, assign_splits, build_examples, estimated_jaccard, file_split,
                                       minhash_signatures, near_duplicates)
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
-from rxt5_assets.data.preprocess import like_to_glob, preprocess_chunks
+from rxt5_assets.data.preprocess import identifier_words_expr, like_to_glob, preprocess_chunks
 from rxt5_assets.data.quality import QualityWeights, letter_share, quality_score
 from rxt5_assets.languages import get
+from rxt5_assets.languages._ts import identifier_words
 
 RUST_GOOD = '''\
 /// Parses a `key=value` configuration line.
@@ -76,6 +77,14 @@ def test_bad_rows_are_dropped_with_counted_reasons():
     }
     assert result.test_chunks["id"].to_list() == [9]  # kept aside as a test target
     assert result.rows_in == len(rows) == sum(result.dropped.values()) + result.chunks.height
+
+
+def test_identifier_words_column_matches_the_per_chunk_split():
+    names = [["TtlCache", "evict_expired!"], ["HTTPServer", "parseHTTP2Frame"], ["utf8_decode", "U8", "sha256sum"],
+             ["Display for TtlCache<K, V>", "8BitCounter"], ["Billing.InvoiceTest", "total_due/2"], [], ["x", "T"]]
+    column = pl.select(identifier_words_expr(pl.Series([" ".join(n) for n in names]))).to_series().to_list()
+    assert [set(words) for words in column] == [set(identifier_words(n)) for n in names]
+    assert column[1] == ["frame", "http", "parse", "server"]  # sorted, unique
 
 
 def test_like_pattern_matches_postgres_semantics():

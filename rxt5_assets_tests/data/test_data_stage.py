@@ -224,3 +224,22 @@ def test_weights_set_the_mix_and_eval_is_untouched():
     capped, _, capped_report = mix_training_split(examples, MixConfig(max_examples=45))
     assert capped.height == 45 and capped_report["produced_train"] == {"cross": 9, "elixir": 18, "rust": 18}
     assert files_on_both_sides(train, evaluation) == []
+
+
+def test_two_workers_give_the_same_analysis_as_one():
+    from rxt5_assets import languages
+    from rxt5_assets.ingest import DEMO_CORPUS
+
+    rows = []
+    for path in sorted(DEMO_CORPUS.rglob("*")):
+        module = languages.for_path(path)
+        if module is not None and path.is_file():
+            rows += [(len(rows) + 1, item.text, module.name, str(path.relative_to(DEMO_CORPUS)), path.parts[-3])
+                     for item in module.chunk(path.read_bytes())]
+    rows.append((len(rows) + 1, "fn broken( {{{{ this is not rust at all ]]]] ;;;; ))))", "rust", "src/x.rs", "r"))
+    chunks = frame(rows)
+    pl.select(pl.lit(1)).item()  # polars' thread pool is up before the fork: workers must not touch it
+    one = preprocess_chunks(chunks, workers=1)
+    two = preprocess_chunks(chunks, workers=2)
+    assert one.chunks.height > 500 and one.dropped == two.dropped and one.dropped["unparseable"] == 1
+    assert one.chunks.equals(two.chunks) and one.test_chunks.equals(two.test_chunks)

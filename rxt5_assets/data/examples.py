@@ -102,7 +102,10 @@ _CARRIED = ("language", "quality_score", "id", "repo", "file_path", "breakdown")
 def _item_tasks(passed: pl.DataFrame) -> pl.DataFrame:
     """(task, input, target) rows for the accepted chunks, each chunk's tasks in _TASK_ORDER, as columns."""
     language, kind = pl.col("language"), pl.col("kind")
-    doc, code = pl.col("doc").str.strip_chars(), pl.col("code_without_docs").str.strip_chars()
+    # targets are whole items: a chunk that stops short of its end (an Elixir module header) gets its closing
+    doc = pl.col("doc").str.strip_chars()
+    code = pl.when(pl.col("code_without_docs").str.strip_chars() != "").then(
+        pl.concat_str(pl.col("code_without_docs").str.strip_chars(), "closing")).otherwise(pl.lit(""))
     description, signature = pl.col("description"), pl.col("signature")
     base = passed.with_row_index("_chunk").with_columns(description=_first_paragraph_expr(pl.col("doc")))
     has_description = description != ""
@@ -114,7 +117,7 @@ def _item_tasks(passed: pl.DataFrame) -> pl.DataFrame:
     generate = base.filter(has_description).select(
         *_CARRIED, "_chunk", task=pl.lit("generate"),
         input=pl.concat_str(pl.lit("generate "), language, pl.lit(" "), kind, pl.lit(": "), description),
-        target=pl.col("content").str.strip_chars())
+        target=pl.concat_str(pl.col("content").str.strip_chars(), "closing"))
     document = base.filter(has_description & (code != "")).select(
         *_CARRIED, "_chunk", task=pl.lit("document"),
         input=pl.concat_str(pl.lit("document "), language, pl.lit(": "), code), target=doc)

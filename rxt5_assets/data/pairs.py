@@ -103,7 +103,8 @@ def pair_examples(pairs: pl.DataFrame, chunks: pl.DataFrame, max_chars: int = 24
         common = {"quality_score": min(rust["quality_score"], elixir["quality_score"]), "source_id": f"{rust['id']}:{elixir['id']}", "code_chunk_id": None,
                   "split": pair["split"], "quality_breakdown": None}
         for source, target, direction in ((rust, elixir, "rust->elixir"), (elixir, rust, "elixir->rust")):
-            source_code, target_code = source["content"].strip(), target["content"].strip()
+            source_code = source["content"].strip() + source["closing"]  # whole items (see Analysis.closing)
+            target_code = target["content"].strip() + target["closing"]
             if len(source_code) > max_chars or len(target_code) > max_chars:
                 continue
             src_lang, dst_lang = direction.split("->")

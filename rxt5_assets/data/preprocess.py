@@ -31,6 +31,7 @@ ANALYSIS_COLUMNS = {
     "signature": pl.String,
     "code_without_docs": pl.String,
     "tests": pl.String,
+    "closing": pl.String,  # appended to content / code_without_docs, makes a whole item (Analysis.closing)
     "patterns": pl.List(pl.String),
     "concepts": pl.List(pl.String),
     "identifiers": pl.List(pl.String),  # Analysis.identifiers, computed for the whole column (identifier_words_expr)
@@ -82,7 +83,7 @@ def _analyze(row: tuple[int, str, str, str, str]) -> tuple | str:
     code_without_docs = analysis.code_without_docs
     return (
         analysis.kind, analysis.name, analysis.doc, analysis.signature,
-        None if code_without_docs == content else code_without_docs, analysis.tests,
+        None if code_without_docs == content else code_without_docs, analysis.tests, analysis.closing,
         # space-joined here, split into list columns by polars in one vectorised step (see _to_frame)
         " ".join(sorted(analysis.patterns)), " ".join(sorted(analysis.concepts)),
         " ".join(analysis.names), analysis.has_syntax_error, letter_share(content),

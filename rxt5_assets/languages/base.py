@@ -37,6 +37,8 @@ class Analysis:
     has_syntax_error: bool
     concepts: frozenset[str] = field(default_factory=frozenset)  # cross-language concept tags (see concepts.py)
     names: tuple[str, ...] = ()  # names declared in the item (its own, fields, variants, methods, …)
+    # appended to the chunk (or to code_without_docs), makes it a whole item: an Elixir module_header's `end`
+    closing: str = ""
     # counters behind graded indicators, e.g. {"doc_candidates": 3, "documented": 2, "question_mark": 4}
     counts: dict[str, int] = field(default_factory=dict)
 

@@ -807,6 +807,10 @@ class ElixirLanguage:
                 remove.append((scan.main_doc.start_byte, scan.main_doc.end_byte))
         if closed:
             data = data[: -len(b"\nend\n")]
+        closing = ""
+        if kind == "module_header":  # the `end` the slice stops short of, at the defmodule's indentation
+            start = main[1].start_byte
+            closing = "\n" + data[_ts.line_start(data, start) : start].decode("utf-8", "replace") + "end"
         code_without_docs = _ts.remove_spans(data, remove).decode("utf-8", "replace") if remove else code
         tests_text = "\n\n".join(
             _ts.strip_blank_edges(data[_ts.line_start(data, t.parent.start_byte) : t.parent.end_byte].decode())
@@ -826,6 +830,7 @@ class ElixirLanguage:
             has_syntax_error=has_error,
             concepts=frozenset(map(CONCEPT_OF_TAG.__getitem__, patterns & _CONCEPT_TAGS)),
             names=tuple(scan.names),
+            closing=closing,
             counts=counts,
         )
 
@@ -898,8 +903,9 @@ class ElixirLanguage:
     # ---------------------------------------------------------------- validity
     def is_valid_item(self, code: str, kind: str | None = None) -> bool:
         """True when the code parses cleanly and its top level is only def-like calls *with a body* (``do ... end``
-        or ``, do:``) plus their attributes and comments. tree-sitter-elixir accepts a run of bare identifiers such as
-        ``defp format_to_to_to`` without error; that is rejected here. With ``kind`` (``module``, ``test_module``,
+        or ``, do:``) plus their attributes and comments; a bodiless head with arguments (``def f(a, b \\\\ 1)``,
+        declaring defaults) counts when clauses of the same function follow. tree-sitter-elixir accepts a run of bare
+        identifiers such as ``defp format_to_to_to`` without error; that is rejected here. With ``kind`` (``module``, ``test_module``,
         ``def``, ``defp``, ``defmacro``, ``function`` = def or defp, ...) one top-level item must be of that kind;
         an unknown kind raises ``ValueError``."""
         if kind is not None and kind not in VALID_KINDS:
@@ -909,6 +915,8 @@ class ElixirLanguage:
         if root.has_error:
             return False
         found: list[str] = []
+        heads: set[str] = set()
+        with_body: set[str] = set()
         for n in root.named_children:
             k = n.kind_id
             if k == K_COMMENT:
@@ -932,15 +940,19 @@ class ElixirLanguage:
                     found.append("test_module")
                 found.append(mk)
             elif target in DEF_KINDS:
-                name, _, head, _, _ = _def_head(data, n)
+                name, _, head, head_args, _ = _def_head(data, n)
                 if not name or head is None:
                     return False
                 if target != b"defdelegate" and _do_block(n) is None and _do_keyword_value(data, n) is None:
-                    return False
+                    if head_args is None:
+                        return False
+                    heads.add(name)  # a bodiless head (`def f(a, b \\ 1)`): valid when clauses of f follow
+                else:
+                    with_body.add(name)
                 found.append(target.decode())
             else:
                 return False
-        if not found:
+        if not found or not heads <= with_body:
             return False
         if kind is None:
             return True

@@ -226,7 +226,8 @@ def test_weights_set_the_mix_and_eval_is_untouched():
     assert files_on_both_sides(train, evaluation) == []
 
 
-def test_two_workers_give_the_same_analysis_as_one():
+def demo_chunks(*extra: tuple[str, str, str, str]) -> pl.DataFrame:
+    """The demo corpus cut by the language modules' chunkers: code_chunks rows without a database."""
     from rxt5_assets import languages
     from rxt5_assets.ingest import DEMO_CORPUS
 
@@ -234,10 +235,26 @@ def test_two_workers_give_the_same_analysis_as_one():
     for path in sorted(DEMO_CORPUS.rglob("*")):
         module = languages.for_path(path)
         if module is not None and path.is_file():
-            rows += [(len(rows) + 1, item.text, module.name, str(path.relative_to(DEMO_CORPUS)), path.parts[-3])
+            rows += [(item.text, module.name, str(path.relative_to(DEMO_CORPUS)), path.parts[-3])
                      for item in module.chunk(path.read_bytes())]
-    rows.append((len(rows) + 1, "fn broken( {{{{ this is not rust at all ]]]] ;;;; ))))", "rust", "src/x.rs", "r"))
-    chunks = frame(rows)
+    return frame([(position + 1, *row) for position, row in enumerate([*rows, *extra])])
+
+
+def test_item_targets_are_whole_valid_items():
+    """What the model learns to write parses as an item of its language: an Elixir module header chunk (a defmodule
+    cut before its functions) gets its `end` back, and bodiless heads declaring defaults count as valid."""
+    result = preprocess_chunks(demo_chunks())
+    examples = build_examples(result.chunks, result.test_chunks, ExampleConfig(quality_threshold=0.0)).examples
+    kinds = dict(zip(result.chunks["id"].to_list(), result.chunks["kind"].to_list()))
+    whole_items = examples.filter(pl.col("task").is_in(["implement", "generate"]))
+    assert {"module_header", "struct", "def", "trait_impl"} <= {kinds[i] for i in whole_items["code_chunk_id"]}
+    invalid = [(row["language"], kinds[row["code_chunk_id"]], row["target"][:80])
+               for row in whole_items.iter_rows(named=True) if not get(row["language"]).is_valid_item(row["target"])]
+    assert invalid == []
+
+
+def test_two_workers_give_the_same_analysis_as_one():
+    chunks = demo_chunks(("fn broken( {{{{ this is not rust at all ]]]] ;;;; ))))", "rust", "src/x.rs", "r"))
     pl.select(pl.lit(1)).item()  # polars' thread pool is up before the fork: workers must not touch it
     one = preprocess_chunks(chunks, workers=1)
     two = preprocess_chunks(chunks, workers=2)

@@ -516,6 +516,9 @@ def test_otp_pipe_tests_indicators():
         ("defmodule A do\nend", "test_module", False),
         ("defmodule A, do: def(f, do: 1)", "module", True),
         ("defp format_to_to_to", None, False),  # parses without error, but has no body
+        ("def f(a, b \\\\ 1)\n\ndef f(a, 0), do: a\ndef f(a, b), do: a / b", "def", True),  # head declaring defaults
+        ("def f(a, b \\\\ 1)", None, False),  # a head with no clause after it
+        ("def f(a)\ndef g(a), do: a", None, False),  # the clauses belong to another function
         ("defp format_to_to_to format_to_to_to", None, False),
         ("def", None, False),
         ("x = 1", None, False),

@@ -30,7 +30,7 @@ def test_definitions_load_with_the_whole_data_graph():
 def resources(database: Database, home: Path, **prep) -> dict:
     return {
         "database": DatabaseResource(database_url=database.url),
-        "data_prep": DataPreparationResource(workers=1, **prep),
+        "data_prep": DataPreparationResource(**{"workers": 1, **prep}),
         "workspace": WorkspaceResource(home=str(home)),
     }
 
@@ -43,11 +43,15 @@ def demo_database(database: Database) -> Database:
 
 def test_data_graph_materializes_on_the_demo_corpus(demo_database: Database, tmp_path: Path):
     with DagsterInstance.ephemeral() as instance:
-        result = materialize([*DATA_ASSETS, *DATA_CHECKS], resources=resources(demo_database, tmp_path),
+        # two workers: analysis forks from inside Dagster's in-process executor, as it does by default
+        result = materialize([*DATA_ASSETS, *DATA_CHECKS], resources=resources(demo_database, tmp_path, workers=2),
                              instance=instance)
         assert result.success
         checks = result.get_asset_check_evaluations()
         assert len(checks) == len(DATA_CHECKS) and all(check.passed for check in checks)
+        preprocessed = instance.get_latest_materialization_event(AssetKey("preprocessed_chunks")).asset_materialization
+        assert preprocessed.metadata["workers"].value == 2
+        assert preprocessed.metadata["analysis_mb_per_second"].value > 0
         scored = instance.get_latest_materialization_event(AssetKey("scored_examples")).asset_materialization
         session_id = scored.metadata["session_id"].value
     manifest = json.loads((tmp_path / "datasets" / "rust_elixir_v1" / "manifest.json").read_text())

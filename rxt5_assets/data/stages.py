@@ -8,6 +8,7 @@ went in and why the others were dropped — it is what the "insufficient data" e
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -126,16 +127,20 @@ def insufficient_data_message(found: dict[str, int], needed: int, funnel: dict) 
 def preprocess_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig) -> dict:
     snapshot = table_summary(conn)
     frame = load_all_chunks(conn, max_id=snapshot["max_id"])
+    started = time.perf_counter()
     result = preprocess_chunks(
         frame, config.languages, min_length=config.min_length,
         exclude_path_pattern=config.exclude_path_pattern, workers=config.workers,
     )
+    seconds = time.perf_counter() - started
+    megabytes = frame.select(pl.col("content").str.len_bytes().sum()).item() / 1e6 if frame.height else 0.0
     result.chunks.write_parquet(files.chunks)
     result.test_chunks.write_parquet(files.test_chunks)
     files.record_funnel("preprocess", result.rows_in, result.chunks.height, result.dropped)
     per_language = dict(result.chunks.group_by("language").len().iter_rows()) if result.chunks.height else {}
     return {"rows_in": result.rows_in, "accepted": result.chunks.height, "test_chunks": result.test_chunks.height,
             "dropped": dict(result.dropped), "per_language": per_language, "max_chunk_id": snapshot["max_id"],
+            "megabytes": round(megabytes, 3), "seconds": round(seconds, 3), "workers": config.workers,
             "chunks": result.chunks}
 
 

@@ -68,18 +68,18 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 def cmd_db_psql(args: argparse.Namespace) -> int:
     """psql on rxt5's database: the server's own psql when on PATH, else the one pgserver bundles."""
-    import os
     import shutil
+    import signal
+    import subprocess
 
     from pgserver.postgres_server import POSTGRES_BIN_PATH
 
     psql = shutil.which("psql") or str(POSTGRES_BIN_PATH / "psql")
     database = _database(args)
-    if database.is_embedded:
-        from rxt5_assets.db.connection import embedded_server
-
-        embedded_server(args.home, keep_running=True)  # psql outlives this process
-    os.execv(psql, [psql, database.url, *(["-c", args.command] if args.command else [])])
+    # this process stays while psql runs (the embedded server's user), and leaves like any other rxt5 command
+    session = subprocess.Popen([psql, database.url, *(["-c", args.command] if args.command else [])])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to psql (it cancels the running query)
+    return session.wait()
 
 
 def cmd_db_stop(args: argparse.Namespace) -> int:

@@ -81,4 +81,10 @@ def test_db_psql_runs_the_seeds_query(tmp_path: Path):
                   "SELECT version, performance_metrics, evaluation_results FROM t5_model_versions WHERE is_active = true;",
                   home=home)
     assert "(0 rows)" in result.stdout
+    assert not (home / "pgdata" / "postmaster.pid").exists()  # psql's session was the last user: the server stopped
+    # a user that died without leaving (kill -9) does not keep the server up for ever
+    rxt5("db", "url", home=home)  # keeps the server running on purpose
+    users = home / "pgdata" / ".handle_pids.json"
+    users.write_text(json.dumps([*json.loads(users.read_text()), 2**22 + 12345]))  # no such process
     rxt5("db", "stop", home=home)
+    assert not (home / "pgdata" / "postmaster.pid").exists()

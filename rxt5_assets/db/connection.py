@@ -55,6 +55,7 @@ def embedded_server(home: str | os.PathLike[str] | None = None, *, keep_running:
         server = _servers.get(pgdata)
         if server is None:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
+            _forget_dead_users(pgdata)
             try:
                 server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
             except Exception as exc:  # pgserver raises CalledProcessError/TimeoutExpired with the log path
@@ -64,6 +65,30 @@ def embedded_server(home: str | os.PathLike[str] | None = None, *, keep_running:
                 ) from exc
             _servers[pgdata] = server
     return server
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """Drop processes that died without leaving (killed, or replaced by exec) from pgserver's list of the server's
+    users; otherwise the server counts them forever and never stops when its last live user leaves."""
+    import json
+
+    def exists(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # alive, under another user
+            return True
+        return True
+
+    users = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(users.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if exists(pid)]
+    if alive != pids:
+        users.write_text(json.dumps(alive))
 
 
 def ensure_database(server, name: str) -> None:

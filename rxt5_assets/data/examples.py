@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from rxt5_assets.data.parallel import gc_paused
-from rxt5_assets.data.quality import QualityWeights, score_chunks
+from rxt5_assets.data.quality import ASCII_WHITESPACE, QualityWeights, score_chunks
 
 EXAMPLE_SCHEMA = {
     "input": pl.String,
@@ -88,26 +88,21 @@ def _first_paragraph_expr(doc: pl.Expr) -> pl.Expr:
     return doc.str.strip_chars().str.splitn("\n\n", 2).struct.field("field_0").str.strip_chars()
 
 
-_WHITESPACE = b" \t\n\r\x0b\x0c"
-
-
-# Duplicates are compared without ASCII whitespace, so a change of layout or indentation alone never makes two examples
-# different (bytes.translate: one C pass per text).
-
-
 _TASK_ORDER = {"implement": 0, "generate": 1, "document": 2, "test": 3}
-_CARRIED = ("language", "quality_score", "id", "repo", "file_path", "breakdown")
+_CARRIED = ("language", "quality_score", "id", "repo", "file_path", "breakdown", "split")
 
 
 def _item_tasks(passed: pl.DataFrame) -> pl.DataFrame:
     """(task, input, target) rows for the accepted chunks, each chunk's tasks in _TASK_ORDER, as columns."""
     language, kind = pl.col("language"), pl.col("kind")
-    # targets are whole items: a chunk that stops short of its end (an Elixir module header) gets its closing
     doc = pl.col("doc").str.strip_chars()
-    code = pl.when(pl.col("code_without_docs").str.strip_chars() != "").then(
-        pl.concat_str(pl.col("code_without_docs").str.strip_chars(), "closing")).otherwise(pl.lit(""))
-    description, signature = pl.col("description"), pl.col("signature")
-    base = passed.with_row_index("_chunk").with_columns(description=_first_paragraph_expr(pl.col("doc")))
+    code, description, signature = pl.col("_code"), pl.col("description"), pl.col("signature")
+    stripped_code = pl.col("code_without_docs").str.strip_chars()
+    base = passed.with_row_index("_chunk").with_columns(
+        description=_first_paragraph_expr(pl.col("doc")),
+        # targets are whole items: a chunk that stops short of its end (an Elixir module header) gets its closing
+        _code=pl.when(stripped_code != "").then(pl.concat_str(stripped_code, "closing")).otherwise(pl.lit("")),
+    )
     has_description = description != ""
     implement = base.filter((signature != "") & (code != "")).select(
         *_CARRIED, "_chunk", task=pl.lit("implement"),
@@ -138,7 +133,7 @@ def _test_tasks(passed: pl.DataFrame, test_chunks: pl.DataFrame) -> pl.DataFrame
     `Foo.BarTest` tests the module `Foo.Bar`. Carried columns come from the subject (the file's first item)."""
     stripped = pl.col("content").str.strip_chars()
     items = passed.filter(pl.col("kind") != "test_module").group_by("repo", "file_path", maintain_order=True).agg(
-        pl.col(*_CARRIED[:3], "breakdown").first(), subject=stripped.str.join("\n\n"))
+        pl.col(*_CARRIED[:3], "breakdown", "split").first(), subject=stripped.str.join("\n\n"))
     rust_style = passed.filter(pl.col("kind") == "test_module").select(
         "repo", "file_path", test_language="language", target=stripped,
     ).join(items, on=["repo", "file_path"], how="inner", maintain_order="left").select(
@@ -219,9 +214,10 @@ def near_duplicates(signatures: np.ndarray, groups: np.ndarray, threshold: float
     dropped = np.zeros(count, dtype=bool)
     if count < 2:
         return dropped
-    bands = signatures.reshape(count, LSH_BANDS, LSH_ROWS).astype(np.uint64)
+    banded = signatures.reshape(count, LSH_BANDS, LSH_ROWS)
+    bands = banded.astype(np.uint64)
     band_keys = (bands[..., 0] | bands[..., 1] << np.uint64(32)) * _MIX_1 ^ (bands[..., 2] | bands[..., 3] << np.uint64(32))
-    informative = ~(signatures.reshape(count, LSH_BANDS, LSH_ROWS) == EMPTY_BIN).all(axis=2)  # an empty band says nothing
+    informative = ~(banded == EMPTY_BIN).all(axis=2)  # an empty band says nothing
     members = pl.DataFrame({
         "row": np.repeat(np.arange(count), LSH_BANDS), "group": np.repeat(groups, LSH_BANDS),
         "band": np.tile(np.arange(LSH_BANDS), count), "key": band_keys.reshape(-1),
@@ -241,11 +237,12 @@ def near_duplicates(signatures: np.ndarray, groups: np.ndarray, threshold: float
 
 def _dedup_keys(rows: list[tuple[str, str, str]]) -> tuple[list[bytes], np.ndarray]:
     """Per (task, input, target): a digest of the three without whitespace (exact duplicates), and the MinHash
-    signature of the target without whitespace (near duplicates)."""
+    signature of the target without whitespace (near duplicates). Without whitespace, a change of layout or
+    indentation alone never makes two examples different (bytes.translate: one C pass per text)."""
     digests, targets = [], []
     for task, source, target in rows:
-        squeezed_target = target.encode("utf-8").translate(None, _WHITESPACE)
-        squeezed_source = source.encode("utf-8").translate(None, _WHITESPACE)
+        squeezed_target = target.encode("utf-8").translate(None, ASCII_WHITESPACE)
+        squeezed_source = source.encode("utf-8").translate(None, ASCII_WHITESPACE)
         digest = hashlib.blake2b(task.encode(), digest_size=16)
         digest.update(len(squeezed_source).to_bytes(8, "little"))
         digest.update(squeezed_source)
@@ -278,14 +275,16 @@ def build_examples(chunks: pl.DataFrame, test_chunks: pl.DataFrame,
     over the whole frame (polars spreads it over the cores)."""
     dropped: Counter = Counter()
     scored = score_chunks(chunks, config.weights).with_columns(passed=pl.col("quality_score") >= config.quality_threshold)
-    passed = scored.filter(pl.col("passed"))
-    splits = assign_splits(passed.select("language", "repo", "file_path"), config.eval_fraction, config.seed)
+    splits = assign_splits(scored.filter(pl.col("passed")).select("language", "repo", "file_path"),
+                           config.eval_fraction, config.seed)
     split_frame = pl.DataFrame([(repo, path, split) for (repo, path), split in splits.items()],
                                schema={"repo": pl.String, "file_path": pl.String, "split": pl.String}, orient="row")
     # the split is kept per chunk (null below the threshold): later stages read it instead of deciding again
-    scores = scored.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left").select(
-        "id", "language", "quality_score", "passed", "breakdown", pl.when("passed").then("split").alias("split"))
+    scored = scored.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left").with_columns(
+        split=pl.when("passed").then("split"))
+    scores = scored.select("id", "language", "quality_score", "passed", "breakdown", "split")
     dropped["below_quality_threshold"] = int((~scores["passed"]).sum())
+    passed = scored.filter(pl.col("passed"))
 
     candidates = pl.concat([_item_tasks(passed), _test_tasks(passed, test_chunks)])
     too_long_input = pl.col("input").str.len_chars() > config.max_input_chars
@@ -295,7 +294,7 @@ def build_examples(chunks: pl.DataFrame, test_chunks: pl.DataFrame,
     candidates = candidates.filter(~too_long_input & ~too_long_target)
 
     kept = remove_duplicates(candidates, config.near_duplicate_threshold, dropped)
-    examples = kept.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left").select(
+    examples = kept.select(
         "input", "target", "language", "task", "quality_score", source_id=pl.col("id").cast(pl.String),
         code_chunk_id="id", repo="repo", file_path="file_path", split="split", quality_breakdown="breakdown",
     ).cast(EXAMPLE_SCHEMA)

@@ -39,7 +39,6 @@ ANALYSIS_COLUMNS = {
     "letter_share": pl.Float64,  # ASCII letters among visible characters (a quality penalty; see quality.py)
     # "indicators": a struct with one Float64 field per indicator of the languages present (null for the others)
 }
-ANALYZED_SCHEMA = {**ROW_COLUMNS, **ANALYSIS_COLUMNS}
 _LIST_COLUMNS = ("patterns", "concepts")
 
 
@@ -56,7 +55,7 @@ def identifier_words_expr(names: pl.Expr) -> pl.Expr:
 
 @dataclass
 class PreprocessResult:
-    chunks: pl.DataFrame  # accepted, analysed chunks (ANALYZED_SCHEMA + indicators)
+    chunks: pl.DataFrame  # accepted, analysed chunks (ROW_COLUMNS, ANALYSIS_COLUMNS, indicators)
     test_chunks: pl.DataFrame  # analysed chunks from test paths: targets of the item → tests task
     dropped: Counter = field(default_factory=Counter)
     rows_in: int = 0

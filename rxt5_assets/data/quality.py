@@ -57,7 +57,7 @@ class QualityWeights:
     min_letter_share: float = 0.35  # minified data, tables of numbers, base64 blobs
 
 
-_WHITESPACE = b" \t\n\r\x0b\x0c"
+ASCII_WHITESPACE = b" \t\n\r\x0b\x0c"
 _ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 
 
@@ -65,7 +65,7 @@ def letter_share(text: str) -> float:
     """Share of ASCII letters among non-space characters (bytes.translate runs at memory speed; a regex count in
     polars is several times slower)."""
     data = text.encode("ascii", "replace")
-    visible = len(data.translate(None, _WHITESPACE))
+    visible = len(data.translate(None, ASCII_WHITESPACE))
     letters = len(data) - len(data.translate(None, _ASCII_LETTERS))
     return letters / visible if visible else 0.0
 
@@ -79,8 +79,8 @@ def _length_factor(chars: pl.Expr, weights: QualityWeights) -> pl.Expr:
 
 def score_chunks(chunks: pl.DataFrame, weights: QualityWeights = QualityWeights()) -> pl.DataFrame:
     """`chunks` (language, content, has_syntax_error, letter_share, indicators: a struct of the languages'
-    indicators) with
-    `quality_score` and `breakdown` (JSON: each of the row's language indicators, `positive`, each penalty, `score`)."""
+    indicators) with `quality_score` and `breakdown` (JSON: each of the row's language indicators, `positive`, each
+    penalty, `score`)."""
     indicator_fields = [f.name for f in chunks.schema["indicators"].fields]
     language = pl.col("language")
     weighted = pl.sum_horizontal(
@@ -122,9 +122,9 @@ def quality_score(
     """(score, breakdown) of one chunk: `score_chunks` on a one-row frame."""
     import json
 
+    values = indicators or {"none": None}  # a struct needs a field
     row = pl.DataFrame({"language": [analysis.language], "content": [code], "letter_share": [letter_share(code)],
                         "has_syntax_error": [analysis.has_syntax_error],
-                        "indicators": pl.Series([indicators or {"none": None}], dtype=pl.Struct(
-                            {name: pl.Float64 for name in (indicators or {"none": None})}))})
+                        "indicators": pl.Series([values], dtype=pl.Struct({name: pl.Float64 for name in values}))})
     scored = score_chunks(row, weights)
     return scored["quality_score"].item(), json.loads(scored["breakdown"].item())

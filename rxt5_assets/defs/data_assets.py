@@ -112,7 +112,7 @@ def preprocessed_chunks(
             "rows_in": report["rows_in"],
             "test_chunks_kept_aside": report["test_chunks"],
             "max_chunk_id": report["max_chunk_id"],
-            "analysed_megabytes": report["megabytes"],
+            "input_megabytes": report["megabytes"],  # every code_chunks row read, dropped ones included
             "analysis_mb_per_second": round(report["megabytes"] / report["seconds"], 2) if report["seconds"] else 0.0,
             "workers": report["workers"],
             **{f"chunks_{k}": v for k, v in report["per_language"].items()},

@@ -36,6 +36,16 @@ VALID_KINDS = frozenset(
     {"module", "test_module", "protocol", "impl", "function", "def", "defp", "defmacro", "defmacrop", "defguard",
      "defguardp", "defdelegate", "module_header"}
 )  # fmt: skip
+
+# reserved words plus the definition and control-flow macros that read as keywords (CodeBLEU's keyword weights)
+KEYWORDS = frozenset(
+    {"true", "false", "nil", "when", "and", "or", "not", "in", "fn", "do", "end", "catch", "rescue", "after", "else",
+     "defmodule", "def", "defp", "defmacro", "defmacrop", "defguard", "defguardp", "defdelegate", "defstruct",
+     "defexception", "defprotocol", "defimpl", "defoverridable", "case", "cond", "with", "for", "if", "unless",
+     "receive", "try", "raise", "reraise", "throw", "quote", "unquote", "import", "alias", "require", "use",
+     "__MODULE__"}
+)  # fmt: skip
+
 _TOP_ATTRS_OK = frozenset({b"doc", b"spec", b"impl", b"moduledoc", b"deprecated", b"since", b"typedoc", b"type"})
 
 _OTP_USES = {
@@ -598,6 +608,7 @@ class ElixirLanguage:
     comment_prefix = "#"
     concept_of_tag = CONCEPT_OF_TAG
     indicator_names = INDICATORS
+    keywords = KEYWORDS
 
     # ---------------------------------------------------------------- chunking
     def chunk(self, source: bytes) -> list[SourceItem]:

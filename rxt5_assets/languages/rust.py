@@ -53,6 +53,13 @@ VALID_KINDS = frozenset(
      "macro", "const", "static", "type"}
 )  # fmt: skip
 
+# keywords (strict and weak, edition 2021): the tokens CodeBLEU's keyword-weighted n-gram match weighs up
+KEYWORDS = frozenset(
+    {"as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
+     "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self",
+     "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "union", "macro_rules"}
+)  # fmt: skip
+
 # ---- node kind / field ids
 K_FUNCTION = _k("function_item")
 K_FUNCTION_SIG = _k("function_signature_item")
@@ -596,6 +603,7 @@ class RustLanguage:
     comment_prefix = "//"
     concept_of_tag = CONCEPT_OF_TAG
     indicator_names = INDICATORS
+    keywords = KEYWORDS
 
     # ---------------------------------------------------------------- chunking
     def chunk(self, source: bytes) -> list[SourceItem]:

@@ -4,6 +4,10 @@ A run writes each logging step to t5_training_progress as it happens, keeps its 
 happened (training → completed | failed | interrupted, with every resume listed in stats.training.resumes), and registers
 the adapter as a new, inactive t5_model_versions row. The session id is remembered in `<output_dir>/rxt5_session.json`,
 so `--resume` (or re-materializing the asset) continues the same session from the last checkpoint.
+
+Under torchrun / accelerate launch every rank runs the same command: rank 0 creates the session before the trainer
+initialises the process group, records the progress and registers the version; the other ranks only train (they never
+connect to the database, and need no session id).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from rxt5_assets.db import Database
 from rxt5_assets.db.model_versions import new_version_name, register_version
 from rxt5_assets.db.progress import PostgresProgressSink
 from rxt5_assets.db.sessions import create_session, get_session, update_session
+from rxt5_assets.training.distributed import is_main_process
 
 SESSION_FILE = "rxt5_session.json"
 log = logging.getLogger(__name__)
@@ -27,9 +32,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainingOutcome:
-    session_id: str
-    model_version_id: str
-    version: str
+    session_id: str | None  # None on the ranks other than 0 of a multi-process run (they record nothing)
+    model_version_id: str | None
+    version: str | None
     result: object  # training.trainer.TrainResult
 
 
@@ -72,6 +77,8 @@ def train_and_register(
     from rxt5_assets.training.progress import FanOutSink
     from rxt5_assets.training.trainer import train
 
+    if not is_main_process():  # a DDP replica: train its shard, leave the database and the files to rank 0
+        return TrainingOutcome(None, None, None, train(config, callbacks=callbacks))
     session_id = _session_for(database, config, session_id, session_name)
     with PostgresProgressSink(database.url, session_id) as progress_sink:
         try:
@@ -86,9 +93,7 @@ def train_and_register(
                 update_session(conn, session_id, status="failed", error=f"{type(exc).__name__}: {exc}")
             raise
 
-    metrics = {"train_loss": result.train_loss, "mean_train_loss": result.mean_train_loss,
-               "eval_loss": result.eval_loss, "tokens_per_second": round(result.tokens_per_second, 1),
-               "train_seconds": round(result.train_seconds, 1), "global_step": result.global_step}
+    metrics = training_metrics(result)
     version = new_version_name()
     with database.connect() as conn:
         previous = (get_session(conn, session_id) or {}).get("stats", {}).get("training", {})
@@ -108,22 +113,52 @@ def train_and_register(
     return TrainingOutcome(session_id, version_id, version, result)
 
 
+def training_metrics(result) -> dict:
+    """What a t5_model_versions row and the session's stats record of a TrainResult."""
+    return {"train_loss": result.train_loss, "mean_train_loss": result.mean_train_loss,
+            "train_loss_last_epoch": result.train_loss_last_epoch, "eval_loss": result.eval_loss,
+            "eval_loss_by_language": result.eval_loss_by_language, "eval_loss_by_task": result.eval_loss_by_task,
+            "base_eval_loss": result.base_eval_loss, "base_eval_loss_by_language": result.base_eval_loss_by_language,
+            "base_eval_loss_by_task": result.base_eval_loss_by_task,
+            "relative_improvement": result.relative_improvement,
+            "relative_improvement_by_language": result.relative_improvement_by_language,
+            "tokens_per_second": round(result.tokens_per_second, 1), "train_seconds": round(result.train_seconds, 1),
+            "global_step": result.global_step, "world_size": result.world_size}
+
+
+def _fmt_loss(v) -> str:
+    return "—" if v is None else f"{v:.4f}"
+
+
 def run_training_command(args: argparse.Namespace) -> int:
-    """`rxt5 train`: the seed's standalone training script, recorded in the database like the asset."""
+    """`rxt5 train`: the seed's standalone training script, recorded in the database like the asset.
+
+    Also runs as several processes (`torchrun --nproc_per_node N -m rxt5_assets.cli train ...`): see the module doc."""
     from rxt5_assets.training.cli import config_from_args
+    from rxt5_assets.training.distributed import destroy_process_group
     from rxt5_assets.training.progress import LoggingSink
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    main = is_main_process()
+    logging.basicConfig(level=logging.INFO if main else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     database = Database(home=args.home)
-    database.migrate()
+    if main:
+        database.migrate()
     config = config_from_args(args, models_dir=database.home / "models")
-    outcome = train_and_register(database, config, extra_sinks=[LoggingSink()])
+    try:
+        outcome = train_and_register(database, config, extra_sinks=[LoggingSink()])
+    finally:
+        destroy_process_group()
+    if not main:
+        return 0
     result = outcome.result
     print(f"adapter:  {result.adapter_dir}")
     print(f"version:  {outcome.version} (inactive; id {outcome.model_version_id})")
     print(f"session:  {outcome.session_id}")
-    print(f"loss:     train {result.train_loss} / eval {result.eval_loss} after {result.global_step} steps "
-          f"({result.tokens_per_second:.0f} tokens/s, {result.precision} on {result.device})")
+    print(f"loss:     eval {_fmt_loss(result.eval_loss)} (base {_fmt_loss(result.base_eval_loss)}), mean train "
+          f"{_fmt_loss(result.mean_train_loss)} (last epoch {_fmt_loss(result.train_loss_last_epoch)}) after "
+          f"{result.global_step} steps ({result.tokens_per_second:.0f} tokens/s, {result.precision} on "
+          f"{result.device}" + (f", {result.world_size} processes" if result.world_size > 1 else "") + ")")
     return 0
 
 

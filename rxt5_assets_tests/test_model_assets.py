@@ -37,7 +37,9 @@ def test_model_stage_trains_registers_and_resumes_a_killed_run(database: Databas
     with DagsterInstance.ephemeral() as instance:
         assert materialize([*DATA_ASSETS, base_model], resources=resources, instance=instance).success
         base = instance.get_latest_materialization_event(AssetKey("base_model")).asset_materialization.metadata
-        assert base["d_model"].value == 128 and base["parameters"].value > 0
+        # the shipped demo base, a root: it says how it was pretrained
+        assert base["base_model"].value == "demo" and base["parameters"].value > 0
+        assert base["pretraining_steps"].value > 1000 and "data:image/png;base64," in base["pretraining_curve"].value
         # the tokenizer learns from train-side files only
         corpus = set(train_side_corpus(resources["workspace"]))
         chunks = pl.read_parquet(tmp_path / "data" / "preprocessed_chunks.parquet")
@@ -49,7 +51,7 @@ def test_model_stage_trains_registers_and_resumes_a_killed_run(database: Databas
         manifest = json.loads((tmp_path / "datasets" / "rust_elixir_v1" / "manifest.json").read_text())
         killed = TrainConfig(train_file=Path(manifest["train_file"]), eval_file=Path(manifest["eval_file"]),
                              output_dir=tmp_path / "runs" / manifest["session_id"], models_dir=tmp_path / "models",
-                             epochs=2, tiny_base_max_steps=12, logging_steps=2, train_batch_size=8)
+                             **training.train_defaults(), logging_steps=2, train_batch_size=8)
         with pytest.raises(KeyboardInterrupt):
             train_and_register(database, killed, session_id=manifest["session_id"],
                                callbacks=[InterruptAtFirstCheckpoint()])
@@ -62,6 +64,13 @@ def test_model_stage_trains_registers_and_resumes_a_killed_run(database: Databas
     assert metadata["resumed_from_step"].value > 0
     assert metadata["training_session_id"].value == manifest["session_id"]
     assert "data:image/png;base64," in metadata["loss_curve"].value  # the loss curve is a plot in Dagit
+    # learning shows against the base: its eval loss before training, per language, and means of the train loss
+    assert metadata["base_eval_loss"].value > 0 and metadata["eval_loss"].value > 0
+    assert metadata["relative_improvement"].value == pytest.approx(
+        1 - metadata["eval_loss"].value / metadata["base_eval_loss"].value)
+    for language in ("rust", "elixir"):
+        assert f"| {language} |" in metadata["eval_loss_by_language"].value
+    assert metadata["mean_train_loss"].value > 0 and metadata["train_loss_last_epoch"].value > 0
     adapter = Path(metadata["adapter_path"].value)
     assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
     assert "rust" in (adapter / "README.md").read_text().lower()  # the model card describes the data
@@ -81,6 +90,10 @@ def test_model_assets_are_in_the_model_group():
 
 
 def test_epochs_default_to_the_seed_for_codet5_and_fewer_for_tiny():
-    assert TrainingResource().resolved_epochs() == 3
-    assert TrainingResource(base_model="Salesforce/codet5p-770m").resolved_epochs() == 12
-    assert TrainingResource(base_model="tiny", epochs=5).resolved_epochs() == 5
+    from rxt5_assets.training.config import SMALL_BASE_DEFAULTS
+
+    assert TrainingResource().train_defaults() == SMALL_BASE_DEFAULTS
+    assert TrainingResource(base_model="Salesforce/codet5p-770m").train_defaults() == {
+        "epochs": 12.0, "learning_rate": 2e-4, "lora_target_modules": ("q", "v")}  # the seed's
+    assert TrainingResource(base_model="tiny", epochs=5).train_defaults()["epochs"] == 5
+    assert TrainingResource(learning_rate=1e-3, lora_target_modules=["q"]).train_defaults()["lora_target_modules"] == ("q",)

@@ -117,6 +117,67 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             on t5_evaluation_results (model_version_id, language, metric);
         """,
     ),
+    (
+        2,
+        "per-language and per-task eval losses on progress rows",
+        """
+        -- eval rows: {"eval_loss_by_language": {"rust": ..}, "eval_loss_by_task": {..}, "eval_tokens": n};
+        -- the seed's columns stay as they are, so its progress query still runs verbatim
+        alter table t5_training_progress add column if not exists metrics jsonb not null default '{}'::jsonb;
+        """,
+    ),
+    (
+        3,
+        "evaluations and deployments",
+        """
+        -- one evaluation run: a candidate against the active version (or the bare base) and the template floor
+        create table if not exists t5_evaluations (
+            id                   uuid primary key default gen_random_uuid(),
+            candidate_version_id uuid references t5_model_versions (id) on delete cascade,
+            active_version_id    uuid references t5_model_versions (id) on delete set null,
+            dataset_session_id   uuid references t5_training_sessions (id) on delete set null,
+            status               text not null default 'running'
+                check (status in ('running', 'completed', 'failed')),
+            eval_file            text,
+            rows_total           integer,
+            rows_used            integer,
+            sample_seed          integer,
+            settings             jsonb not null default '{}'::jsonb,
+            summary              jsonb not null default '{}'::jsonb,
+            decision             jsonb not null default '{}'::jsonb,
+            passed               boolean,
+            seconds              double precision,
+            dagster_run_id       text,
+            error                text,
+            inserted_at          timestamptz not null default now(),
+            completed_at         timestamptz
+        );
+        create index if not exists t5_evaluations_candidate_idx
+            on t5_evaluations (candidate_version_id, inserted_at desc);
+
+        -- the rows of one evaluation, for every system in it (details.role: candidate | active | template)
+        alter table t5_evaluation_results
+            add column if not exists evaluation_id uuid references t5_evaluations (id) on delete cascade;
+        create index if not exists t5_evaluation_results_evaluation_idx on t5_evaluation_results (evaluation_id);
+
+        -- every switch of the active version, in order: what `rxt5 rollback` walks back through
+        create table if not exists t5_deployments (
+            id                     bigserial primary key,
+            model_version_id       uuid not null references t5_model_versions (id) on delete cascade,
+            previous_version_id    uuid references t5_model_versions (id) on delete set null,
+            -- the deployment `rxt5 rollback` restores from here: the history is a stack, a rollback pops it
+            rollback_to_id         bigint references t5_deployments (id) on delete set null,
+            action                 text not null
+                check (action in ('promote', 'deploy', 'switch_base', 'switch_fine_tuned', 'rollback')),
+            forced                 boolean not null default false,
+            evaluation_id          uuid references t5_evaluations (id) on delete set null,
+            reason                 text,
+            deployed_path          text,
+            inserted_at            timestamptz not null default clock_timestamp()
+        );
+        create index if not exists t5_deployments_inserted_idx on t5_deployments (id desc);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = max(version for version, _, _ in MIGRATIONS)
@@ -141,7 +202,7 @@ def migrate(conn: psycopg.Connection) -> list[int]:
                    applied_at timestamptz not null default now())"""
         )
         done = set(applied_versions(conn))
-        for version, name, sql in MIGRATIONS:
+        for version, name, sql in sorted(MIGRATIONS):  # in version order, wherever an entry sits in the list
             if version in done:
                 continue
             conn.execute(sql)

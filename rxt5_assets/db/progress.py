@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 
 class PostgresProgressSink:
     """One row per (session, kind, step), committed immediately so the seed's progress query shows a live run.
 
-    On resume, rows after the checkpoint's step are deleted before training continues, so no step is ever stored twice.
+    On resume, rows after the checkpoint's step are deleted before training continues, so no step is ever stored twice
+    (the base's eval row at step 0 stays). Eval rows carry the per-language and per-task losses in `metrics`.
     """
 
     def __init__(self, url: str, training_session_id: str):
@@ -18,14 +20,15 @@ class PostgresProgressSink:
     def record(self, rec) -> None:
         self._conn.execute(
             """insert into t5_training_progress
-                   (training_session_id, kind, epoch, step, loss, eval_loss, learning_rate, training_time_seconds)
-               values (%s, %s, %s, %s, %s, %s, %s, %s)
+                   (training_session_id, kind, epoch, step, loss, eval_loss, learning_rate, training_time_seconds,
+                    metrics)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
                on conflict (training_session_id, kind, step) do update set
                    epoch = excluded.epoch, loss = excluded.loss, eval_loss = excluded.eval_loss,
                    learning_rate = excluded.learning_rate, training_time_seconds = excluded.training_time_seconds,
-                   inserted_at = clock_timestamp()""",
+                   metrics = excluded.metrics, inserted_at = clock_timestamp()""",
             (self.training_session_id, rec.kind, rec.epoch, rec.step, rec.loss, rec.eval_loss, rec.learning_rate,
-             rec.training_time_seconds),
+             rec.training_time_seconds, Jsonb(getattr(rec, "metrics", None) or {})),
         )
 
     def resumed(self, from_step: int) -> None:

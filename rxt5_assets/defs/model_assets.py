@@ -27,40 +27,52 @@ def train_side_corpus(workspace: WorkspaceResource) -> list[str] | None:
 @asset(
     group_name="model",
     kinds={"pytorch", "huggingface"},
-    deps=[training_dataset],
     description=(
-        "The base model: a Hugging Face id or local path (loaded from the local cache, never downloaded unless "
-        "allowed), or `tiny` — a byte-level BPE tokenizer trained on the corpus and a small T5 trained once on the "
-        "example tasks, cached so every later adapter reloads onto identical weights."
+        "The base model, a root of the graph: it never sees the organisation's data. `demo` (default): the small T5 "
+        "shipped with rxt5, pretrained on public Rust and Elixir code (its model card says which); a Hugging Face id "
+        "such as Salesforce/codet5p-770m or a local path, loaded from the local cache (never downloaded unless "
+        "allowed); or `tiny`, built from scratch on the org's training split by lora_adapter (for comparison only)."
     ),
 )
-def base_model(
-    context: AssetExecutionContext, training: TrainingResource, data_prep: DataPreparationResource,
-    workspace: WorkspaceResource,
-) -> MaterializeResult:
+def base_model(context: AssetExecutionContext, training: TrainingResource, workspace: WorkspaceResource
+               ) -> MaterializeResult:
     from rxt5_assets.training.base_model import load_base_model, resolve_base_path
-    from rxt5_assets.training.tiny import ensure_tiny_base, weights_fingerprint
+    from rxt5_assets.training.config import TINY
+    from rxt5_assets.training.tiny import is_complete_base, read_tiny_metadata, weights_fingerprint
 
     models_dir = workspace.folder("models")
-    if training.base_model == "tiny":
-        manifest = dataset_manifest(workspace, data_prep)
-        ensure_tiny_base(models_dir, manifest["train_file"], tokenizer_texts=train_side_corpus(workspace),
-                         max_seconds=training.tiny_base_max_seconds, max_steps=training.tiny_base_max_steps,
-                         seed=training.seed)
+    path = resolve_base_path(training.base_model, models_dir=models_dir)
+    if training.base_model == TINY and not is_complete_base(path):
+        context.log.info("the `tiny` base is built from the org's training split when lora_adapter first runs")
+        return MaterializeResult(metadata={"base_model": TINY, "path": MetadataValue.path(path),
+                                           "status": "built by lora_adapter on first use"})
+    context.log.info(f"loading base model {training.base_model} from {path}")
     model, tokenizer = load_base_model(training.base_model, models_dir=models_dir,
                                        allow_download=training.allow_download)
     config = model.config
-    return MaterializeResult(
-        metadata={
-            "base_model": training.base_model,
-            "path": MetadataValue.path(resolve_base_path(training.base_model, models_dir=models_dir)),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "d_model": config.d_model,
-            "layers": f"{config.num_layers}+{config.num_decoder_layers}",
-            "vocab_size": len(tokenizer),
-            "weights_fingerprint": weights_fingerprint(model)[:16],
-        }
-    )
+    metadata = {
+        "base_model": training.base_model,
+        "path": MetadataValue.path(path),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "d_model": config.d_model,
+        "layers": f"{config.num_layers}+{config.num_decoder_layers}",
+        "vocab_size": len(tokenizer),
+        "weights_fingerprint": weights_fingerprint(model)[:16],
+    }
+    if is_complete_base(path):  # rxt5-built bases say how they were made
+        built = read_tiny_metadata(path)
+        metadata.update({"pretraining_steps": built.get("steps"), "pretraining_seconds": built.get("train_seconds"),
+                         "pretraining_objective": built.get("spec", {}).get("objective"),
+                         "pretraining_examples": built.get("examples")})
+        history = built.get("eval_history") or []
+        if history:
+            metadata["pretraining_eval_loss"] = history[-1]["eval_loss"]
+            metadata["pretraining_curve"] = line_plot_md(
+                {"held-out loss": ([h["step"] for h in history], [h["eval_loss"] for h in history])},
+                "pretraining (public corpus, held-out files)", "step", "loss")
+        if (Path(path) / "README.md").is_file():
+            metadata["model_card"] = MetadataValue.md((Path(path) / "README.md").read_text())
+    return MaterializeResult(metadata=metadata)
 
 
 @asset(
@@ -92,12 +104,12 @@ def lora_adapter(
     config = TrainConfig(
         train_file=Path(manifest["train_file"]), eval_file=Path(manifest["eval_file"]), output_dir=output_dir,
         models_dir=workspace.folder("models"), base_model=training.base_model, allow_download=training.allow_download,
-        epochs=training.resolved_epochs(), learning_rate=training.learning_rate, train_batch_size=training.train_batch_size,
+        **training.train_defaults(), train_batch_size=training.train_batch_size,
         gradient_accumulation=training.gradient_accumulation, lora=training.lora, lora_r=training.lora_r,
         lora_alpha=training.lora_alpha, lora_dropout=training.lora_dropout, precision=training.precision,
         max_steps=training.max_steps, tiny_base_max_seconds=training.tiny_base_max_seconds,
         tiny_base_max_steps=training.tiny_base_max_steps, logging_steps=training.logging_steps, seed=training.seed,
-        resume=resume,
+        resume=resume, gradient_checkpointing=training.gradient_checkpointing,
         # the dataset already holds the weighted mix: don't weight it twice
         cross_language_learning=data_prep.cross_language_learning,
     )
@@ -107,8 +119,12 @@ def lora_adapter(
     train_points = [h for h in result.loss_history if "loss" in h]
     eval_points = [h for h in result.loss_history if "eval_loss" in h]
     curve = {"train loss": ([p["step"] for p in train_points], [p["loss"] for p in train_points])}
-    if eval_points:
+    if eval_points:  # from step 0, the base's loss before training, so the curve shows what training changed
         curve["eval loss"] = ([p["step"] for p in eval_points], [p["eval_loss"] for p in eval_points])
+        for language in sorted(result.eval_loss_by_language):
+            points = [p for p in eval_points if language in p.get("eval_loss_by_language", {})]
+            curve[f"eval {language}"] = ([p["step"] for p in points],
+                                         [p["eval_loss_by_language"][language] for p in points])
     return MaterializeResult(
         metadata={
             "model_version_id": outcome.model_version_id,
@@ -116,8 +132,17 @@ def lora_adapter(
             "training_session_id": outcome.session_id,
             "adapter_path": MetadataValue.path(str(result.adapter_dir)),
             "loss_curve": line_plot_md(curve, "loss", "step", "loss") if train_points else MetadataValue.md("_no steps_"),
-            "train_loss": result.train_loss,
+            "base_eval_loss": result.base_eval_loss,
             "eval_loss": result.eval_loss,
+            "relative_improvement": result.relative_improvement,
+            "eval_loss_by_language": _loss_table_md("language", result.base_eval_loss_by_language,
+                                                    result.eval_loss_by_language,
+                                                    result.relative_improvement_by_language),
+            "eval_loss_by_task": _loss_table_md("task", result.base_eval_loss_by_task, result.eval_loss_by_task,
+                                                result.relative_improvement_by_task),
+            # means over steps: the last logging window alone (a few batches) reads as overfitting when it is not
+            "mean_train_loss": result.mean_train_loss,
+            "train_loss_last_epoch": result.train_loss_last_epoch,
             "global_step": result.global_step,
             "tokens_per_second": round(result.tokens_per_second, 1),
             "train_seconds": round(result.train_seconds, 1),
@@ -128,6 +153,22 @@ def lora_adapter(
             "language_mix": MetadataValue.json(result.language_mix),
         }
     )
+
+
+def _loss_table_md(key: str, base: dict, final: dict, improvement: dict) -> MetadataValue:
+    """Base vs final eval loss per group, as Dagit renders it."""
+    if not final:
+        return MetadataValue.md("_no eval set_")
+
+    def fmt(v):
+        return "—" if v is None else f"{v:.4f}"
+
+    lines = [f"| {key} | base | final | improvement |", "|---|---:|---:|---:|"]
+    for name in sorted(final):
+        change = improvement.get(name)
+        lines.append(f"| {name} | {fmt(base.get(name))} | {fmt(final[name])} | "
+                     f"{'—' if change is None else f'{100 * change:+.1f}%'} |")
+    return MetadataValue.md("\n".join(lines))
 
 
 MODEL_ASSETS = [base_model, lora_adapter]

@@ -6,7 +6,7 @@ so the Definitions load with nothing set; Dagit's launchpad can override either 
 
 
 from pathlib import Path
-from typing import ClassVar, Optional
+from typing import Optional
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -68,22 +68,28 @@ class DataPreparationResource(ConfigurableResource):
 class TrainingResource(ConfigurableResource):
     """Base model and fine-tuning settings of the model stage (the seed's `fine_tune` options)."""
 
-    TINY_EPOCHS: ClassVar[float] = 3
-    PRODUCTION_EPOCHS: ClassVar[float] = 12  # the seed's
-
-    base_model: str = Field(default="tiny", description="'tiny' (built locally), an HF id such as "
+    base_model: str = Field(default="demo", description="'demo' (shipped with rxt5, pretrained on public Rust/Elixir "
+                                                        "code), 'tiny' (built from scratch on the org's training "
+                                                        "data, for comparison), an HF id such as "
                                                         "Salesforce/codet5p-770m (from the HF cache), or a local path")
     allow_download: bool = Field(default=False, description="let transformers download a missing HF base model")
     epochs: Optional[float] = Field(
-        default=None, description="training epochs; unset: the seed's 12 for a CodeT5+ base, 3 for `tiny` (whose base "
-                                  "was already trained on the same tasks, so the demo graph runs in minutes)")
-    learning_rate: float = Field(default=2e-4, description="peak learning rate (the seed's 2e-4)")
+        default=None, description="training epochs; unset: the seed's 12 for a CodeT5+ base, the measured demo "
+                                  "default for `demo`/`tiny` (see README: the demo graph runs in minutes)")
+    learning_rate: Optional[float] = Field(
+        default=None, description="peak learning rate; unset: the seed's 2e-4 for a CodeT5+ base, the measured demo "
+                                  "default for `demo`/`tiny`")
     train_batch_size: int = Field(default=8, description="examples per step")
     gradient_accumulation: int = Field(default=1, description="micro-batches per optimizer step")
     lora: bool = Field(default=True, description="LoRA adapter (False: full fine-tuning)")
     lora_r: int = Field(default=16, description="LoRA rank")
     lora_alpha: int = Field(default=32, description="LoRA alpha")
     lora_dropout: float = Field(default=0.05, description="LoRA dropout")
+    lora_target_modules: Optional[list[str]] = Field(
+        default=None, description="T5 modules LoRA wraps; unset: q,v (the seed's) for CodeT5+, the measured demo "
+                                  "default for `demo`/`tiny`")
+    gradient_checkpointing: bool = Field(default=False, description="recompute activations in the backward pass: "
+                                         "less memory (LoRA peak 0.41x on codet5p-220m's shape), slower steps")
     precision: str = Field(default="auto", description="auto (bf16 on a capable GPU, else fp32), fp32, bf16")
     max_steps: Optional[int] = Field(default=None, description="cap on optimizer steps (None: all epochs)")
     tiny_base_max_seconds: float = Field(default=120.0, description="budget for building the tiny base once")
@@ -91,7 +97,10 @@ class TrainingResource(ConfigurableResource):
     logging_steps: int = Field(default=10, description="a t5_training_progress row every N steps")
     seed: int = Field(default=42, description="seed of the run")
 
-    def resolved_epochs(self) -> float:
-        if self.epochs is not None:
-            return self.epochs
-        return self.TINY_EPOCHS if self.base_model == "tiny" else self.PRODUCTION_EPOCHS
+    def train_defaults(self) -> dict:
+        """epochs, learning_rate and lora_target_modules as configured, else the defaults for this base."""
+        from rxt5_assets.training.config import defaults_for_base
+
+        chosen = {"epochs": self.epochs, "learning_rate": self.learning_rate,
+                  "lora_target_modules": tuple(self.lora_target_modules) if self.lora_target_modules else None}
+        return {**defaults_for_base(self.base_model), **{k: v for k, v in chosen.items() if v is not None}}

@@ -4,7 +4,8 @@
     result = train(TrainConfig(train_file=..., eval_file=..., output_dir=..., models_dir=...), progress=MemorySink())
 
 Modules: config (TrainConfig), data (JSONL + language weights), tokenizer + tiny (the locally built `tiny` base),
-base_model (loading bases offline), trainer (train / TrainResult), progress (records, sinks, callback), cli (the
+base_model (loading bases offline), trainer (train / TrainResult), metrics (eval loss per language and task, train-loss
+means), distributed (ranks under torchrun / accelerate launch), progress (records, sinks, callback), cli (the
 `rxt5 train` flags), generate (reloading an adapter and generating), synthetic (template data for tests and benches).
 
 Names are imported lazily, so `import rxt5_assets.training` does not load torch.

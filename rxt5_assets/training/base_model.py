@@ -1,4 +1,5 @@
-"""Loading the base model: the locally built `tiny` T5, a local folder, or a Hugging Face id from the local cache.
+"""Loading the base model: the shipped `demo` base, the locally built `tiny` T5, a local folder, or a Hugging Face id
+from the local cache.
 
 Nothing is downloaded unless the caller passes `allow_download=True`.
 """
@@ -10,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from rxt5_assets.errors import UserFacingError
-from rxt5_assets.training.config import TINY
-from rxt5_assets.training.tiny import is_complete_base, tiny_base_dir
+from rxt5_assets.training.config import DEMO, TINY
+from rxt5_assets.training.tiny import METADATA_FILE, is_complete_base, read_tiny_metadata, tiny_base_dir
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,21 @@ def hf_cache_dir() -> str:
     return str(constants.HF_HUB_CACHE)
 
 
+# The demo base lives in the package, so an installed rxt5 has it with nothing to download or build.
+DEMO_BASE_DIR = Path(__file__).resolve().parent.parent / "models" / "demo_base"
+DEMO_REBUILD_HINT = "rebuild it with `python scripts/build_demo_base.py` (see its model card) or reinstall rxt5"
+
+
+def demo_base_metadata() -> dict:
+    """How the shipped demo base was built: corpus, size, objective, steps, losses and its weights' fingerprint."""
+    return read_tiny_metadata(DEMO_BASE_DIR)
+
+
 def resolve_base_path(name_or_path: str, *, models_dir: Path | str) -> str:
-    """What `from_pretrained` is given: the tiny base's folder for 'tiny', else the name or path unchanged."""
+    """What `from_pretrained` is given: the shipped folder for 'demo', the tiny base's folder for 'tiny', else the
+    name or path unchanged."""
+    if name_or_path == DEMO:
+        return str(DEMO_BASE_DIR)
     if name_or_path == TINY:
         return str(tiny_base_dir(models_dir).resolve())
     return name_or_path
@@ -41,6 +55,7 @@ def load_base_model(name_or_path: str, *, models_dir: Path | str, allow_download
                     dtype: Any = None) -> tuple[Any, Any]:
     """(model, tokenizer) of a seq2seq base.
 
+    * 'demo': the base shipped in the package (rxt5_assets/models/demo_base).
     * 'tiny': the cached base in `<models_dir>/tiny` (built by `ensure_tiny_base`; `train()` builds it on demand).
     * a local folder holding config.json: loaded from there.
     * a Hugging Face id (e.g. Salesforce/codet5p-770m): `from_pretrained(..., local_files_only=not allow_download)`.
@@ -52,6 +67,15 @@ def load_base_model(name_or_path: str, *, models_dir: Path | str, allow_download
     kwargs: dict[str, Any] = {}
     if dtype is not None:
         kwargs["dtype"] = dtype
+    if name_or_path == DEMO:
+        if not is_complete_base(DEMO_BASE_DIR):
+            missing = [f for f in ("config.json", "model.safetensors", "tokenizer.json", METADATA_FILE)
+                       if not (DEMO_BASE_DIR / f).is_file()]
+            raise BaseModelNotFoundError(
+                f"the shipped demo base is incomplete: {', '.join(missing)} missing in {DEMO_BASE_DIR}; "
+                f"{DEMO_REBUILD_HINT}.")
+        return (AutoModelForSeq2SeqLM.from_pretrained(DEMO_BASE_DIR, **kwargs),
+                AutoTokenizer.from_pretrained(DEMO_BASE_DIR))
     if name_or_path == TINY:
         path = tiny_base_dir(models_dir)
         if not is_complete_base(path):

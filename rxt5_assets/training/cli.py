@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rxt5_assets.training.config import PRECISIONS, TrainConfig, TrainConfigError
+from rxt5_assets.training.config import (
+    PRECISIONS, PRODUCTION_DEFAULTS, SMALL_BASE_DEFAULTS, TrainConfig, TrainConfigError, defaults_for_base,
+)
 
 _D = TrainConfig.__dataclass_fields__
 
@@ -32,7 +34,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 
     g = parser.add_argument_group("model")
     g.add_argument("--base-model", default=_default("base_model"), metavar="NAME|PATH",
-                   help="'tiny' (a small T5 built locally from the training file, cached), a Hugging Face id such as "
+                   help="'demo' (the base shipped with rxt5: a small T5 pretrained on public Rust and Elixir code), "
+                        "'tiny' (a small T5 built from scratch on the training file, cached; for comparison), "
+                        "a Hugging Face id such as "
                         "Salesforce/codet5p-770m (read from the local HF cache), or a local folder "
                         "(default: %(default)s)")
     g.add_argument("--allow-download", action="store_true",
@@ -46,20 +50,32 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                    help="LoRA alpha; the update is scaled by alpha/r (default: %(default)s)")
     g.add_argument("--lora-dropout", type=float, default=_default("lora_dropout"), metavar="P",
                    help="dropout on the LoRA branch (default: %(default)s)")
+    g.add_argument("--lora-target-modules", type=lambda text: tuple(m.strip() for m in text.split(",") if m.strip()),
+                   default=None, metavar="M,M",
+                   help=f"T5 modules LoRA wraps (default: {','.join(PRODUCTION_DEFAULTS['lora_target_modules'])} for "
+                        f"a CodeT5+ base, the seed's; {','.join(SMALL_BASE_DEFAULTS['lora_target_modules'])} — every "
+                        f"linear layer — for demo/tiny)")
     g.add_argument("--precision", choices=PRECISIONS, default=_default("precision"),
                    help="auto: bf16 on a CUDA GPU that supports it, else fp32 (default: %(default)s)")
 
     g = parser.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=float, default=_default("epochs"), metavar="N",
-                   help="training epochs (default: %(default)s)")
-    g.add_argument("--learning-rate", type=float, default=_default("learning_rate"), metavar="LR",
-                   help="peak learning rate, linear warmup and decay (default: %(default)s)")
+    g.add_argument("--epochs", type=float, default=None, metavar="N",
+                   help=f"training epochs (default: the seed's {PRODUCTION_DEFAULTS['epochs']:g} for a CodeT5+ base, "
+                        f"{SMALL_BASE_DEFAULTS['epochs']:g} for demo/tiny)")
+    g.add_argument("--learning-rate", type=float, default=None, metavar="LR",
+                   help=f"peak learning rate, linear warmup and decay (default: the seed's "
+                        f"{PRODUCTION_DEFAULTS['learning_rate']:g} for a CodeT5+ base, "
+                        f"{SMALL_BASE_DEFAULTS['learning_rate']:g} for demo/tiny)")
     g.add_argument("--train-batch-size", type=int, default=_default("train_batch_size"), metavar="N",
                    help="examples per step (default: %(default)s); lower it and raise --gradient-accumulation when "
                         "memory runs out")
     g.add_argument("--gradient-accumulation", type=int, default=_default("gradient_accumulation"), metavar="N",
                    help="micro-batches per optimizer step; effective batch = train batch size x N "
                         "(default: %(default)s)")
+    g.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute activations in the backward pass instead of keeping them: less memory (LoRA's "
+                        "peak 0.41x on codet5p-220m's shape) for longer sequences or bigger batches, one more forward "
+                        "per step")
     g.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="stop after N optimizer steps (a cap for smoke tests; default: run all epochs)")
     g.add_argument("--seed", type=int, default=_default("seed"), help="random seed (default: %(default)s)")
@@ -84,13 +100,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 
 
 def config_from_args(ns: argparse.Namespace, models_dir: Path | str, **overrides) -> TrainConfig:
-    """A TrainConfig from parsed `rxt5 train` flags; `overrides` set any other TrainConfig field."""
+    """A TrainConfig from parsed `rxt5 train` flags; `overrides` set any other TrainConfig field. Epochs, learning
+    rate and LoRA target modules not given take the defaults of the chosen base (`defaults_for_base`)."""
+    chosen = {"epochs": ns.epochs, "learning_rate": ns.learning_rate, "lora_target_modules": ns.lora_target_modules}
     kwargs = dict(
+        **{**defaults_for_base(ns.base_model), **{k: v for k, v in chosen.items() if v is not None}},
         train_file=ns.train_file, eval_file=ns.eval_file, output_dir=ns.output_dir, models_dir=Path(models_dir),
         base_model=ns.base_model, allow_download=ns.allow_download, lora=ns.lora, lora_r=ns.lora_r,
-        lora_alpha=ns.lora_alpha, lora_dropout=ns.lora_dropout, precision=ns.precision, epochs=ns.epochs,
-        learning_rate=ns.learning_rate, train_batch_size=ns.train_batch_size,
+        lora_alpha=ns.lora_alpha, lora_dropout=ns.lora_dropout, precision=ns.precision,
+        train_batch_size=ns.train_batch_size,
         gradient_accumulation=ns.gradient_accumulation, max_steps=ns.max_steps, seed=ns.seed, resume=ns.resume,
+        gradient_checkpointing=ns.gradient_checkpointing,
         cross_language_learning=ns.cross_language_learning, rust_weight=ns.rust_weight,
         elixir_weight=ns.elixir_weight, cross_language_weight=ns.cross_language_weight,
     )

@@ -16,9 +16,26 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:+.1f}%"
+
+
+def _loss_table(title: str, key: str, rows: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["", f"### Eval loss per {title}", "",
+             "The base's loss before the first step, the adapter's after the last; "
+             "improvement = (base - final) / base.",
+             "", f"| {key} | eval rows | base | final | improvement |", "|---|---:|---:|---:|---:|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r.get('examples', 0)} | {_fmt(r.get('base'))} | {_fmt(r.get('final'))} | "
+                     f"{_pct(r.get('improvement'))} |")
+    return lines
+
+
 def render_model_card(*, base_model: str, base_model_path: str, is_lora: bool, mix: dict[str, Any],
                       eval_counts: dict[str, int], hyperparameters: dict[str, Any], metrics: dict[str, Any],
-                      loss_history: list[dict[str, Any]]) -> str:
+                      loss_history: list[dict[str, Any]], loss_by_language: dict[str, dict[str, Any]] | None = None,
+                      loss_by_task: dict[str, dict[str, Any]] | None = None) -> str:
+    """`loss_by_language` / `loss_by_task`: {group: {"examples", "base", "final", "improvement"}}."""
     kind = "LoRA adapter" if is_lora else "fully fine-tuned model"
     front = {
         "library_name": "peft" if is_lora else "transformers",
@@ -49,14 +66,21 @@ def render_model_card(*, base_model: str, base_model_path: str, is_lora: bool, m
     lines += ["", "## Hyperparameters", "", "| setting | value |", "|---|---|"]
     for k, v in hyperparameters.items():
         lines.append(f"| {k} | {_fmt(v)} |")
-    lines += ["", "## Results", "", "| metric | value |", "|---|---|"]
+    lines += ["", "## Results", "",
+              "Losses are token-weighted mean cross-entropy on the eval file; the train loss means are over optimizer "
+              "steps.", "", "| metric | value |", "|---|---|"]
     for k, v in metrics.items():
-        lines.append(f"| {k} | {_fmt(v)} |")
+        lines.append(f"| {k} | {_pct(v) if k == 'relative improvement' else _fmt(v)} |")
+    if loss_by_language:
+        lines += _loss_table("language", "language", loss_by_language)
+    if loss_by_task:
+        lines += _loss_table("task", "task", loss_by_task)
     evals = [h for h in loss_history if "eval_loss" in h]
     if evals:
         lines += ["", "### Eval loss per epoch", "", "| epoch | step | eval loss |", "|---:|---:|---:|"]
         for h in evals:
-            lines.append(f"| {_fmt(h.get('epoch'))} | {h.get('step')} | {_fmt(h['eval_loss'])} |")
+            epoch = "base (before training)" if h.get("step") == 0 else _fmt(h.get("epoch"))
+            lines.append(f"| {epoch} | {h.get('step')} | {_fmt(h['eval_loss'])} |")
     lines += ["", "## Use", "", "```python", "from rxt5_assets.training.generate import load_trained, generate",
               "model, tokenizer = load_trained(adapter_dir, models_dir)",
               "print(generate(model, tokenizer, [\"// rust: implement\\n/// Adds two numbers.\\n"

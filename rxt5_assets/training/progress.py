@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from transformers import TrainerCallback
 
@@ -26,7 +26,9 @@ class ProgressRecord:
     loss: float | None  # training loss averaged over the last logging window ("train"); None for "eval"
     learning_rate: float | None
     training_time_seconds: float  # wall time spent training so far, across resumes
-    eval_loss: float | None = None  # "eval" records only
+    eval_loss: float | None = None  # "eval" records only; the one at step 0 is the base before training
+    # "eval" records: {"eval_loss_by_language": {...}, "eval_loss_by_task": {...}, "eval_tokens": n}
+    metrics: dict[str, Any] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -78,8 +80,11 @@ class LoggingSink:
 
     def record(self, rec: ProgressRecord) -> None:
         if rec.kind == "eval":
-            self.logger.log(self.level, "epoch %.2f step %d: eval_loss %.4f (%.0f s)", rec.epoch, rec.step,
-                            rec.eval_loss, rec.training_time_seconds)
+            by_language = (rec.metrics or {}).get("eval_loss_by_language") or {}
+            detail = ", ".join(f"{k} {v:.4f}" for k, v in by_language.items())
+            self.logger.log(self.level, "epoch %.2f step %d: %seval_loss %.4f%s (%.0f s)", rec.epoch, rec.step,
+                            "base " if rec.step == 0 else "", rec.eval_loss, f" ({detail})" if detail else "",
+                            rec.training_time_seconds)
         else:
             self.logger.log(self.level, "epoch %.2f step %d: loss %.4f lr %.2e (%.0f s)", rec.epoch, rec.step,
                             rec.loss if rec.loss is not None else float("nan"), rec.learning_rate or 0.0,
@@ -104,11 +109,14 @@ class FanOutSink:
             s.resumed(from_step)
 
 
+_EVAL_DETAIL_KEYS = ("eval_loss_by_language", "eval_loss_by_task", "eval_tokens")
+
+
 class ProgressCallback(TrainerCallback):
     """Turns the Trainer's `on_log` events into `ProgressRecord`s while training runs.
 
     `time_offset` is the training time already spent before a resumed checkpoint, so `training_time_seconds` keeps
-    counting across resumes.
+    counting across resumes. Under DDP every rank logs the same values: only the world's rank 0 records them.
     """
 
     def __init__(self, sink: ProgressSink, *, time_offset: float = 0.0) -> None:
@@ -123,12 +131,14 @@ class ProgressCallback(TrainerCallback):
         return self.time_offset + (time.perf_counter() - self._start if self._start is not None else 0.0)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs:
+        if not logs or not state.is_world_process_zero:
             return
         epoch = float(logs.get("epoch", state.epoch or 0.0))
         if "eval_loss" in logs:
+            metrics = {k: logs[k] for k in _EVAL_DETAIL_KEYS if k in logs}
             rec = ProgressRecord(kind="eval", epoch=epoch, step=state.global_step, loss=None, learning_rate=None,
-                                 training_time_seconds=round(self.elapsed(), 3), eval_loss=float(logs["eval_loss"]))
+                                 training_time_seconds=round(self.elapsed(), 3), eval_loss=float(logs["eval_loss"]),
+                                 metrics=metrics or None)
         elif "loss" in logs:
             lr = logs.get("learning_rate")
             rec = ProgressRecord(kind="train", epoch=epoch, step=state.global_step, loss=float(logs["loss"]),

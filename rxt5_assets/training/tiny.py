@@ -166,6 +166,25 @@ def _collate(pairs, idx):
     return input_ids, attn, labels
 
 
+def mean_loss(model, pairs, *, batch_size: int = 32) -> float:
+    """Token-weighted mean cross-entropy of `model` on tokenised (source, target) pairs, in eval mode."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    with torch.no_grad():
+        for b in range(0, len(order), batch_size):
+            input_ids, attn, labels = _collate(pairs, order[b:b + batch_size])
+            n = int((labels != -100).sum())
+            total += float(model(input_ids=input_ids, attention_mask=attn, labels=labels).loss) * n
+            count += n
+    if was_training:
+        model.train()
+    return total / max(count, 1)
+
+
 def new_tiny_model(spec: TinyBaseSpec, vocab_size: int):
     from transformers import T5Config, T5ForConditionalGeneration
 
@@ -200,8 +219,17 @@ def build_tiny_base(
     max_steps: int | None = None,
     seed: int = 42,
     spec: TinyBaseSpec = DEFAULT_SPEC,
+    eval_file: Path | str | None = None,
+    eval_every_steps: int = 0,
+    extra_metadata: dict | None = None,
+    init_from: Path | str | None = None,
 ) -> Path:
     """Train a tokenizer and a small T5 on `train_file`'s examples and save both (plus metadata) to `out_dir`.
+
+    With `eval_file`, the loss on its examples is measured before the first step, every `eval_every_steps` steps (0:
+    only before and after) and at the end, and kept in the metadata's `eval_history`. With `init_from` (a base this
+    function saved), training continues from its weights and tokenizer with a fresh learning-rate schedule; its
+    steps, seconds and eval history carry over into the new metadata.
 
     The tokenizer is trained on `tokenizer_texts`, or on the training file's inputs and targets when None. The model
     trains on the objective in `spec` until `max_seconds` or `max_steps` runs out, whichever comes first (at least one
@@ -218,11 +246,21 @@ def build_tiny_base(
     set_seed(seed)
     rng = random.Random(seed)
     t0 = time.perf_counter()
-    texts = list(tokenizer_texts) if tokenizer_texts is not None else [t for e in examples for t in (e.input, e.target)]
-    tokenizer = train_bpe_tokenizer(texts, vocab_size=spec.vocab_size)
+    previous: dict = {}
+    if init_from is not None:
+        from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+        previous = read_tiny_metadata(init_from)
+        texts = []
+        tokenizer = AutoTokenizer.from_pretrained(init_from)
+        model = T5ForConditionalGeneration.from_pretrained(init_from)
+    else:
+        texts = (list(tokenizer_texts) if tokenizer_texts is not None
+                 else [t for e in examples for t in (e.input, e.target)])
+        tokenizer = train_bpe_tokenizer(texts, vocab_size=spec.vocab_size)
+        model = new_tiny_model(spec, vocab_size=len(tokenizer))
     tokenizer_seconds = time.perf_counter() - t0
 
-    model = new_tiny_model(spec, vocab_size=len(tokenizer))
     model.train()
     task_pairs = _pairs_for_objective(examples, tokenizer, spec, seed)
     optim = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate, weight_decay=0.01)
@@ -235,8 +273,20 @@ def build_tiny_base(
             progress = max(progress, elapsed / max_seconds)
         return min(1.0, (step + 1) / spec.warmup_steps) * max(0.1, 1.0 - progress)
 
+    eval_pairs = _pairs_for_objective(read_jsonl(eval_file), tokenizer, spec, seed) if eval_file else []
+    eval_history: list[dict] = []
+
+    def evaluate_now() -> None:
+        if eval_pairs:
+            loss = mean_loss(model, eval_pairs, batch_size=32)
+            eval_history.append({"step": step + previous.get("steps", 0),
+                                 "seconds": round(time.perf_counter() - start + previous.get("train_seconds", 0), 1),
+                                 "eval_loss": loss})
+            log.info("tiny base: step %d eval loss %.4f", step, loss)
+
     step, losses, tokens = 0, [], 0
     start = time.perf_counter()
+    evaluate_now()
     done = False
     epoch = 0
     while not done:
@@ -259,8 +309,11 @@ def build_tiny_base(
             step += 1
             if step % 50 == 0:
                 log.info("tiny base: step %d loss %.3f (%.0f s)", step, sum(losses[-50:]) / 50, elapsed)
+            if eval_every_steps and step % eval_every_steps == 0:
+                evaluate_now()
         epoch += 1
     seconds = time.perf_counter() - start
+    evaluate_now()
     model.eval()
 
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -275,19 +328,26 @@ def build_tiny_base(
             "seed": seed,
             "train_file": str(Path(train_file).resolve()),
             "examples": len(examples),
-            "tokenizer_texts": len(texts),
+            "tokenizer_texts": len(texts) or previous.get("tokenizer_texts"),
             "vocab_size": len(tokenizer),
             "parameters": sum(p.numel() for p in model.parameters()),
-            "steps": step,
-            "epochs_over_data": epoch,
-            "train_seconds": round(seconds, 2),
+            "steps": step + previous.get("steps", 0),
+            "epochs_over_data": epoch + previous.get("epochs_over_data", 0),
+            "train_seconds": round(seconds + previous.get("train_seconds", 0), 2),
+            "phases": [*previous.get("phases", [{"steps": previous["steps"], "seconds": previous["train_seconds"],
+                                                 "learning_rate": previous["spec"]["learning_rate"]}]
+                                     if previous else []),
+                       {"steps": step, "seconds": round(seconds, 2), "learning_rate": spec.learning_rate,
+                        "init_from": str(init_from) if init_from else None}],
             "tokenizer_seconds": round(tokenizer_seconds, 2),
             "tokens_per_second": round(tokens / seconds, 1) if seconds > 0 else None,
-            "first_loss": losses[0] if losses else None,
+            "first_loss": previous.get("first_loss") or (losses[0] if losses else None),
             "final_loss": sum(tail) / len(tail),
             "max_seconds": max_seconds,
             "max_steps": max_steps,
             "fingerprint": weights_fingerprint(model),
+            "eval_history": [*previous.get("eval_history", [])[:-1], *eval_history] if previous else eval_history,
+            **(extra_metadata or {}),
         }
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         if out_dir.exists():

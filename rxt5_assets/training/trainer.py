@@ -7,6 +7,13 @@ What it does beyond a stock Seq2SeqTrainer setup:
 * real tokens seen (non-pad source + target tokens) and training time, carried across resumes in `rxt5_state.json`
   inside each checkpoint;
 * progress records to a `ProgressSink` while training runs, and `sink.resumed(step)` before a resume;
+* the base's eval loss before the first step (not repeated on a resume), and eval loss per language and per task in
+  one pass over the eval set (`metrics.grouped_eval_loss`) at step 0 and after every epoch;
+* the training loss logged at every epoch end and at the last step, so its means (`metrics.summarize_train_loss`)
+  cover every step;
+* optional gradient (activation) checkpointing;
+* several processes (torchrun / accelerate launch, DDP): every rank trains on its shard, rank 0 alone records
+  progress and writes the adapter; evaluation and token counts are summed across ranks;
 * `output_dir/adapter/`: the PEFT adapter (or the full model), tokenizer, model card and `rxt5_training.json`.
 """
 
@@ -17,6 +24,7 @@ import logging
 import math
 import re
 import shutil
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +44,8 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from rxt5_assets.training.base_model import load_base_model, resolve_base_path
 from rxt5_assets.training.config import TINY, TrainConfig
 from rxt5_assets.training.data import Example, load_eval_examples, load_training_examples
+from rxt5_assets.training.distributed import sum_across_processes
+from rxt5_assets.training.metrics import grouped_eval_loss, relative_improvement, summarize_train_loss
 from rxt5_assets.training.model_card import render_model_card
 from rxt5_assets.training.progress import FanOutSink, LoggingSink, ProgressCallback, ProgressSink
 from rxt5_assets.training.tiny import ensure_tiny_base, weights_fingerprint
@@ -58,10 +68,12 @@ class TrainResult:
     is_lora: bool
     global_step: int
     epochs_done: float
-    train_loss: float | None  # mean training loss of the last logging window
-    mean_train_loss: float | None  # mean over this run's steps (transformers' training_loss)
-    eval_loss: float | None
-    loss_history: list[dict[str, Any]]  # {"step", "epoch", "loss"} and {"step", "epoch", "eval_loss"} entries
+    train_loss: float | None  # mean training loss of the last logging window (noisy: a few batches)
+    mean_train_loss: float | None  # step-weighted mean over every logged step, across resumes
+    eval_loss: float | None  # token-weighted mean cross-entropy on the eval file after training
+    # {"step", "epoch", "loss", "learning_rate"} and {"step", "epoch", "eval_loss", "eval_loss_by_language",
+    # "eval_loss_by_task"} entries; the eval entry at step 0 is the base before any training
+    loss_history: list[dict[str, Any]]
     tokens_seen: int  # real (non-pad) source + target tokens, across resumes
     train_seconds: float  # across resumes
     tokens_per_second: float
@@ -73,6 +85,16 @@ class TrainResult:
     precision: str  # resolved: "bf16" | "fp16" | "fp32"
     device: str
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    train_loss_last_epoch: float | None = None  # step-weighted mean over the last (possibly partial) epoch
+    eval_loss_by_language: dict[str, float] = field(default_factory=dict)  # rust, elixir, rust->elixir, ...
+    eval_loss_by_task: dict[str, float] = field(default_factory=dict)
+    base_eval_loss: float | None = None  # the base (adapter still a no-op) before the first step
+    base_eval_loss_by_language: dict[str, float] = field(default_factory=dict)
+    base_eval_loss_by_task: dict[str, float] = field(default_factory=dict)
+    relative_improvement: float | None = None  # (base - final) / base eval loss
+    relative_improvement_by_language: dict[str, float] = field(default_factory=dict)
+    relative_improvement_by_task: dict[str, float] = field(default_factory=dict)
+    world_size: int = 1  # training processes (DDP ranks)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -116,11 +138,15 @@ def checkpoint_step(ckpt: Path) -> int:
 
 
 class Seq2SeqExamples(torch.utils.data.Dataset):
-    """Tokenised, unpadded examples; `lengths` (source + target tokens) drive the length-grouped sampler."""
+    """Tokenised, unpadded examples; `lengths` (source + target tokens) drive the length-grouped sampler, and each
+    example's language and task group the eval loss."""
 
-    def __init__(self, features: list[dict[str, list[int]]]):
+    def __init__(self, features: list[dict[str, list[int]]], languages: Sequence[str] | None = None,
+                 tasks: Sequence[str] | None = None):
         self.features = features
         self.lengths = [len(f["input_ids"]) + len(f["labels"]) for f in features]
+        self.languages = list(languages) if languages is not None else None
+        self.tasks = list(tasks) if tasks is not None else None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -143,7 +169,29 @@ def tokenize_examples(examples: Sequence[Example], tokenizer, *, max_source_leng
         if padding:
             labels = [t if t != pad else -100 for t in labels]
         feats.append({"input_ids": ids, "attention_mask": mask, "labels": labels})
-    return Seq2SeqExamples(feats)
+    return Seq2SeqExamples(feats, languages=[e.language for e in examples], tasks=[e.task for e in examples])
+
+
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """LengthGroupedSampler whose shuffle is seeded by (seed, epoch) from its own generator.
+
+    Under DDP accelerate hands every rank the same sampler and takes every N-th batch of its order, so the order must
+    be identical on all ranks; the global RNG is not (dropout draws as many numbers as each rank's batch has
+    elements). Measured before this: two ranks overlapped in epoch 2 and skipped 6% of its tokens. Seeding by epoch
+    also gives a resumed run the order the uninterrupted one had (the Trainer calls set_epoch every epoch).
+    """
+
+    def __init__(self, batch_size: int, *, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator.manual_seed(self.seed + self.epoch)
+        return super().__iter__()
 
 
 class RxT5Seq2SeqTrainer(Seq2SeqTrainer):
@@ -156,8 +204,9 @@ class RxT5Seq2SeqTrainer(Seq2SeqTrainer):
     def _get_train_sampler(self, train_dataset=None):
         ds = train_dataset if train_dataset is not None else self.train_dataset
         if self.args.train_sampling_strategy == "group_by_length" and isinstance(ds, Seq2SeqExamples):
-            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                        lengths=ds.lengths)
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthGroupedSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=ds.lengths, seed=seed)
         return super()._get_train_sampler(train_dataset)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -169,24 +218,64 @@ class RxT5Seq2SeqTrainer(Seq2SeqTrainer):
         self.real_tokens_seen += n
         return super().training_step(model, inputs, num_items_in_batch)
 
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval", **gen_kwargs):
+        """Eval loss overall, per language and per task from one pass over the eval set (Seq2SeqTrainer's own
+        evaluation for anything else: generation, datasets without groups)."""
+        dataset = self.eval_dataset if eval_dataset is None else eval_dataset
+        if not isinstance(dataset, Seq2SeqExamples) or dataset.languages is None or self.args.predict_with_generate:
+            return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix,
+                                    **gen_kwargs)
+        start = time.time()
+        grouped = grouped_eval_loss(self.model, dataset.features, dataset.languages, dataset.tasks,
+                                    self.data_collator, batch_size=self.args.per_device_eval_batch_size,
+                                    device=self.args.device, autocast=self.compute_loss_context_manager,
+                                    rank=self.args.process_index, world_size=self.args.world_size)
+        runtime = time.time() - start
+        p = metric_key_prefix
+        metrics: dict[str, Any] = {
+            f"{p}_loss": grouped.loss, f"{p}_loss_by_language": grouped.by_language,
+            f"{p}_loss_by_task": grouped.by_task, f"{p}_tokens": grouped.tokens,
+            f"{p}_runtime": round(runtime, 4),
+            f"{p}_samples_per_second": round(grouped.examples / runtime, 3) if runtime > 0 else None,
+        }
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
 
 class _CheckpointStateCallback(TrainerCallback):
     """Writes tokens seen and training time into every checkpoint, so both keep counting across resumes."""
 
-    def __init__(self, trainer_ref: list, progress: ProgressCallback, tokens_offset: int) -> None:
+    def __init__(self, trainer_ref: list, progress: ProgressCallback, tokens_offset: int, device) -> None:
         self.trainer_ref = trainer_ref
         self.progress = progress
         self.tokens_offset = tokens_offset
+        self.device = device
 
     def tokens(self) -> int:
-        return self.tokens_offset + (self.trainer_ref[0].real_tokens_seen if self.trainer_ref else 0)
+        """Tokens seen by every rank together. A collective under DDP: all ranks call it at the same points."""
+        local = self.trainer_ref[0].real_tokens_seen if self.trainer_ref else 0
+        return self.tokens_offset + int(sum_across_processes([local], device=self.device)[0])
 
     def on_save(self, args, state, control, **kwargs):
+        tokens = self.tokens()  # on every rank, before the rank-0-only write
         ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if ckpt.is_dir():
+        if state.is_world_process_zero and ckpt.is_dir():
             (ckpt / CHECKPOINT_STATE).write_text(json.dumps(
-                {"global_step": state.global_step, "tokens_seen": self.tokens(),
+                {"global_step": state.global_step, "tokens_seen": tokens,
                  "training_time_seconds": round(self.progress.elapsed(), 3)}) + "\n")
+
+
+class _LogEpochEndsCallback(TrainerCallback):
+    """Logs the training loss at every epoch end and at the last step too: logging windows then never straddle two
+    epochs and no step is left out, so the means over all steps and over the last epoch are exact."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            control.should_log = True
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        control.should_log = True
 
 
 class _NullSink:
@@ -207,7 +296,9 @@ def _loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for h in log_history:
         if "eval_loss" in h:
-            out.append({"step": h.get("step"), "epoch": h.get("epoch"), "eval_loss": h["eval_loss"]})
+            out.append({"step": h.get("step"), "epoch": h.get("epoch") or 0.0, "eval_loss": h["eval_loss"],
+                        "eval_loss_by_language": h.get("eval_loss_by_language", {}),
+                        "eval_loss_by_task": h.get("eval_loss_by_task", {})})
         elif "loss" in h:
             out.append({"step": h.get("step"), "epoch": h.get("epoch"), "loss": h["loss"],
                         "learning_rate": h.get("learning_rate")})
@@ -224,8 +315,10 @@ def prepare_base(config: TrainConfig) -> None:
                          max_steps=config.tiny_base_max_steps, seed=config.seed)
 
 
-def build_training_arguments(config: TrainConfig, *, precision: str, has_eval: bool,
+def build_training_arguments(config: TrainConfig, *, precision: str, has_eval: bool, eval_on_start: bool = False,
                              **overrides: Any) -> Seq2SeqTrainingArguments:
+    """The Trainer's arguments. Building them resolves the device, which under torchrun / accelerate launch
+    initialises the process group (gloo on CPU, nccl on CUDA)."""
     cuda = torch.cuda.is_available()
     kwargs: dict[str, Any] = dict(
         output_dir=str(config.output_dir),
@@ -243,6 +336,7 @@ def build_training_arguments(config: TrainConfig, *, precision: str, has_eval: b
         logging_steps=config.logging_steps,
         logging_first_step=True,
         eval_strategy="epoch" if has_eval else "no",
+        eval_on_start=has_eval and eval_on_start,  # the base's eval loss at step 0: every curve starts from it
         save_strategy="epoch",
         save_total_limit=config.save_total_limit,
         seed=config.seed,
@@ -259,17 +353,53 @@ def build_training_arguments(config: TrainConfig, *, precision: str, has_eval: b
         predict_with_generate=False,
         generation_max_length=config.generation_max_new_tokens,
         generation_num_beams=config.generation_num_beams,
+        # the non-reentrant variant lets gradients reach LoRA weights through checkpointed blocks whose frozen
+        # inputs need no grad (transformers also hooks the input embeddings to require grad)
+        activation_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        # DDP: every trainable parameter (LoRA's A/B, or the whole T5) takes part in every forward, so skip the
+        # per-step search for unused ones (transformers turns it on for any model that is not a PreTrainedModel,
+        # a PeftModel included)
+        ddp_find_unused_parameters=False,
     )
     kwargs.update(overrides)
     return Seq2SeqTrainingArguments(**kwargs)
 
 
+def _resume_point(config: TrainConfig) -> tuple[Path | None, int | None, int, float]:
+    """(checkpoint, its step, tokens seen, training seconds) to continue from; Nones and zeros for a fresh start."""
+    if not config.resume:
+        return None, None, 0, 0.0
+    ckpt = last_checkpoint(config.output_dir)
+    if ckpt is None:
+        log.warning("resume requested but %s holds no checkpoint: starting fresh", config.output_dir)
+        return None, None, 0, 0.0
+    step = checkpoint_step(ckpt)
+    tokens, seconds = 0, 0.0
+    state_file = ckpt / CHECKPOINT_STATE
+    if state_file.is_file():
+        st = json.loads(state_file.read_text())
+        tokens, seconds = int(st.get("tokens_seen", 0)), float(st.get("training_time_seconds", 0))
+    log.info("resuming from %s (step %d)", ckpt, step)
+    return ckpt, step, tokens, seconds
+
+
+def _remove_stale_checkpoints(output_dir: Path) -> None:
+    stale = [p for p in output_dir.iterdir() if _CHECKPOINT_RE.match(p.name) and p.is_dir()]
+    if stale:
+        log.warning("resume=False: removing %d old checkpoint(s) in %s and starting fresh", len(stale), output_dir)
+        for p in stale:
+            shutil.rmtree(p)
+
+
 def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
           progress: ProgressSink | None = None) -> TrainResult:
     """Fine-tune `config.base_model` on `config.train_file`; see the module docstring. Raises TrainingDataError,
-    BaseModelNotFoundError or TrainConfigError (all UserFacingError) for bad input."""
+    BaseModelNotFoundError or TrainConfigError (all UserFacingError) for bad input.
+
+    Under a multi-process launcher every rank calls this with the same config; only rank 0 records to `progress` and
+    writes the adapter folder. All ranks return the same TrainResult."""
     output_dir = config.output_dir
-    sink: ProgressSink = progress if progress is not None else _NullSink()
     train_examples, mix = load_training_examples(config)
     eval_examples = load_eval_examples(config)
     if config.eval_file is not None and not eval_examples:
@@ -277,7 +407,20 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
 
     precision = resolve_precision(config.precision)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    prepare_base(config)
+    ckpt, resumed_from, tokens_offset, time_offset = _resume_point(config)
+    # eval_on_start only on a fresh start: a resume keeps the base's step-0 eval from the checkpoint's log history
+    args = build_training_arguments(config, precision=precision, has_eval=bool(eval_examples),
+                                    eval_on_start=resumed_from is None)
+    is_main, world_size = args.process_index == 0, args.world_size
+    sink: ProgressSink = progress if (progress is not None and is_main) else _NullSink()
+
+    # rank 0 builds a missing tiny base and clears old checkpoints while the other ranks wait, then they load it
+    with args.main_process_first(local=False, desc="preparing the base and the output folder"):
+        prepare_base(config)
+        if is_main:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            if not config.resume:
+                _remove_stale_checkpoints(output_dir)
     set_seed(config.seed)
     model, tokenizer = load_base_model(config.base_model, models_dir=config.models_dir,
                                        allow_download=config.allow_download)
@@ -290,7 +433,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
         lora_config = LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=config.lora_r, lora_alpha=config.lora_alpha,
                                  lora_dropout=config.lora_dropout, target_modules=list(config.lora_target_modules))
         model = get_peft_model(model, lora_config)
-        model.print_trainable_parameters()
+        if is_main:
+            model.print_trainable_parameters()
     trainable, total = _count_params(model)
     log.info("trainable params: %d of %d (%.2f%%)", trainable, total, 100 * trainable / max(total, 1))
 
@@ -301,33 +445,10 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
     collator = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
                                       pad_to_multiple_of=8 if device == "cuda" else None)
 
-    # resume or start fresh
-    output_dir.mkdir(parents=True, exist_ok=True)
-    ckpt: Path | None = None
-    resumed_from: int | None = None
-    tokens_offset, time_offset = 0, 0.0
-    if config.resume:
-        ckpt = last_checkpoint(output_dir)
-        if ckpt is None:
-            log.warning("resume requested but %s holds no checkpoint: starting fresh", output_dir)
-        else:
-            resumed_from = checkpoint_step(ckpt)
-            state_file = ckpt / CHECKPOINT_STATE
-            if state_file.is_file():
-                st = json.loads(state_file.read_text())
-                tokens_offset, time_offset = int(st.get("tokens_seen", 0)), float(st.get("training_time_seconds", 0))
-            log.info("resuming from %s (step %d)", ckpt, resumed_from)
-    else:
-        stale = [p for p in output_dir.iterdir() if _CHECKPOINT_RE.match(p.name) and p.is_dir()]
-        if stale:
-            log.warning("resume=False: removing %d old checkpoint(s) in %s and starting fresh", len(stale), output_dir)
-            for p in stale:
-                shutil.rmtree(p)
-
-    progress_cb = ProgressCallback(FanOutSink(sink, LoggingSink(log, logging.DEBUG)), time_offset=time_offset)
+    progress_cb = ProgressCallback(FanOutSink(sink, LoggingSink(log, logging.DEBUG) if is_main else None),
+                                   time_offset=time_offset)
     trainer_ref: list = []
-    state_cb = _CheckpointStateCallback(trainer_ref, progress_cb, tokens_offset)
-    args = build_training_arguments(config, precision=precision, has_eval=eval_ds is not None)
+    state_cb = _CheckpointStateCallback(trainer_ref, progress_cb, tokens_offset, args.device)
     trainer = RxT5Seq2SeqTrainer(
         model=model,
         args=args,
@@ -335,37 +456,40 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        callbacks=[progress_cb, state_cb, *callbacks],
+        # progress first: its clock must start before the base's step-0 evaluation logs
+        callbacks=[progress_cb, state_cb, _LogEpochEndsCallback(), *callbacks],
     )
     trainer_ref.append(trainer)
     trainer.remove_callback(PrinterCallback)  # progress goes to the sink / logging, not print()
 
     if resumed_from is not None:
         sink.resumed(resumed_from)  # before any record of the continued run
-    out = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt is not None else None)
+    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt is not None else None)
     train_seconds = progress_cb.elapsed()
 
     history = trainer.state.log_history
     evals = [h for h in history if "eval_loss" in h]
-    eval_loss: float | None = None
+    final_eval: dict[str, Any] = {}
     if eval_ds is not None:
         if evals and evals[-1].get("step") == trainer.state.global_step:
-            eval_loss = float(evals[-1]["eval_loss"])
-        else:
-            eval_loss = float(trainer.evaluate()["eval_loss"])
-    losses = [h for h in trainer.state.log_history if "loss" in h]
-    train_loss = float(losses[-1]["loss"]) if losses else None
-    tokens_seen = state_cb.tokens()
+            final_eval = evals[-1]
+        else:  # on every rank: the evaluation is a collective under DDP
+            final_eval = trainer.evaluate()
+    base_eval = next((h for h in evals if h.get("step") == 0), {})
+    loss_history = _loss_history(history)
+    train_summary = summarize_train_loss(loss_history)
+    tokens_seen = state_cb.tokens()  # a collective too
 
-    # the final artefact
-    adapter_dir = output_dir / ADAPTER_DIRNAME
-    if adapter_dir.exists():
-        shutil.rmtree(adapter_dir)
-    trainer.model.save_pretrained(adapter_dir)
-    tokenizer.save_pretrained(adapter_dir)
+    eval_loss = float(final_eval["eval_loss"]) if final_eval else None
+    by_language = dict(final_eval.get("eval_loss_by_language", {}))
+    by_task = dict(final_eval.get("eval_loss_by_task", {}))
+    base_loss = float(base_eval["eval_loss"]) if base_eval else None
+    base_by_language = dict(base_eval.get("eval_loss_by_language", {}))
+    base_by_task = dict(base_eval.get("eval_loss_by_task", {}))
     hyper = config.hyperparameters()
     hyper["precision_resolved"] = precision
-    loss_history = _loss_history(trainer.state.log_history)
+    hyper["world_size"] = world_size
+    adapter_dir = output_dir / ADAPTER_DIRNAME
     result = TrainResult(
         output_dir=output_dir,
         adapter_dir=adapter_dir,
@@ -375,8 +499,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
         is_lora=config.lora,
         global_step=trainer.state.global_step,
         epochs_done=float(trainer.state.epoch or 0.0),
-        train_loss=train_loss,
-        mean_train_loss=float(out.training_loss) if out.training_loss is not None else None,
+        train_loss=train_summary.last_window,
+        mean_train_loss=train_summary.mean,
         eval_loss=eval_loss,
         loss_history=loss_history,
         tokens_seen=tokens_seen,
@@ -390,23 +514,55 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
         precision=precision,
         device=device,
         hyperparameters=hyper,
+        train_loss_last_epoch=train_summary.last_epoch_mean,
+        eval_loss_by_language=by_language,
+        eval_loss_by_task=by_task,
+        base_eval_loss=base_loss,
+        base_eval_loss_by_language=base_by_language,
+        base_eval_loss_by_task=base_by_task,
+        relative_improvement=(base_loss - eval_loss) / base_loss if base_loss and eval_loss is not None else None,
+        relative_improvement_by_language=relative_improvement(base_by_language, by_language),
+        relative_improvement_by_task=relative_improvement(base_by_task, by_task),
+        world_size=world_size,
     )
+    if not is_main:  # the other ranks trained their shards; rank 0 writes the one adapter folder
+        return result
+
+    # the final artefact
+    if adapter_dir.exists():
+        shutil.rmtree(adapter_dir)
+    trainer.model.save_pretrained(adapter_dir)
+    tokenizer.save_pretrained(adapter_dir)
     eval_counts = dict(sorted(Counter(e.language for e in eval_examples).items()))
-    metrics = {"train_loss (last window)": train_loss, "mean_train_loss": result.mean_train_loss,
-               "eval_loss": eval_loss, "global_step": result.global_step, "epochs": result.epochs_done,
-               "tokens_seen": tokens_seen, "train_seconds": result.train_seconds,
+    task_counts = dict(sorted(Counter(e.task for e in eval_examples).items()))
+    metrics = {"base eval loss (before training)": base_loss, "eval loss": eval_loss,
+               "relative improvement": result.relative_improvement, "mean train loss": result.mean_train_loss,
+               "train loss (last epoch)": result.train_loss_last_epoch,
+               "train loss (last logging window)": result.train_loss, "global_step": result.global_step,
+               "epochs": result.epochs_done, "tokens_seen": tokens_seen, "train_seconds": result.train_seconds,
                "tokens_per_second": result.tokens_per_second, "trainable_params": trainable, "total_params": total,
-               "precision": precision, "device": device}
+               "precision": precision, "device": device, "processes": world_size}
     (adapter_dir / "README.md").write_text(render_model_card(
         base_model=config.base_model, base_model_path=base_path, is_lora=config.lora, mix=mix.as_dict(),
-        eval_counts=eval_counts, hyperparameters=hyper, metrics=metrics, loss_history=loss_history))
+        eval_counts=eval_counts, hyperparameters=hyper, metrics=metrics, loss_history=loss_history,
+        loss_by_language=_base_and_final(base_by_language, by_language, eval_counts),
+        loss_by_task=_base_and_final(base_by_task, by_task, task_counts)))
     meta = result.as_dict()
     meta["generation"] = {"max_new_tokens": config.generation_max_new_tokens, "num_beams": config.generation_num_beams,
                           "repetition_penalty": config.generation_repetition_penalty}
     meta["config"] = config.to_dict()
     (adapter_dir / TRAINING_METADATA).write_text(json.dumps(meta, indent=2, default=str) + "\n")
-    log.info("trained %s: step %d, train loss %s, eval loss %s, %.0f tokens/s -> %s", config.base_model,
-             result.global_step, train_loss, eval_loss, result.tokens_per_second, adapter_dir)
-    if math.isnan(train_loss or 0.0):
+    log.info("trained %s: step %d, mean train loss %s, eval loss %s (base %s), %.0f tokens/s -> %s",
+             config.base_model, result.global_step, result.mean_train_loss, eval_loss, base_loss,
+             result.tokens_per_second, adapter_dir)
+    if math.isnan(result.train_loss or 0.0):
         log.warning("training loss is NaN")
     return result
+
+
+def _base_and_final(base: dict[str, float], final: dict[str, float],
+                    counts: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """{group: {"examples", "base", "final", "improvement"}} for the model card."""
+    improvement = relative_improvement(base, final)
+    return {k: {"examples": counts.get(k, 0), "base": base.get(k), "final": final.get(k),
+                "improvement": improvement.get(k)} for k in sorted(set(base) | set(final) | set(counts))}

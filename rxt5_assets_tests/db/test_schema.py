@@ -23,7 +23,7 @@ SEED_ACTIVE = "SELECT version, performance_metrics, evaluation_results FROM t5_m
 
 
 def test_migrate_twice_is_a_no_op(empty_database: Database):
-    assert empty_database.migrate() == [1]
+    assert empty_database.migrate() == list(range(1, SCHEMA_VERSION + 1))
     assert empty_database.migrate() == []
     with empty_database.connect() as conn:
         tables = {row[0] for row in conn.execute("select tablename from pg_tables where schemaname = 'public'")}
@@ -48,7 +48,7 @@ def test_concurrent_migrations_from_two_processes(empty_database: Database):
         worker.join(timeout=60)
     assert all(status == "ok" for status, _ in results), results
     # exactly one process applied the migration, the others found it done
-    assert sorted(tuple(applied) for _, applied in results) == [(), (), (1,)]
+    assert sorted(tuple(applied) for _, applied in results) == [(), (), tuple(range(1, SCHEMA_VERSION + 1))]
     with empty_database.connect() as conn:
         assert conn.execute("select count(*) from rxt5_schema_migrations").fetchone()[0] == SCHEMA_VERSION
 
@@ -134,3 +134,20 @@ def test_status_of_unmigrated_database_says_what_to_do(empty_database: Database)
     assert status["schema_version"] == 0
     assert status["row_counts"]["code_chunks"] is None
     assert "rxt5 db migrate" in format_status(status)
+
+
+def test_upgrading_a_version_1_database_keeps_progress_rows_and_adds_their_metrics(empty_database: Database,
+                                                                                  monkeypatch):
+    from rxt5_assets.db import migrations
+
+    full = list(migrations.MIGRATIONS)
+    monkeypatch.setattr(migrations, "MIGRATIONS", full[:1])  # a database created before migration 2 existed
+    assert empty_database.migrate() == [1]
+    with empty_database.connect() as conn:
+        session = conn.execute("insert into t5_training_sessions (name) values ('old') returning id").fetchone()[0]
+        conn.execute("insert into t5_training_progress (training_session_id, kind, epoch, step, eval_loss) "
+                     "values (%s, 'eval', 1, 6, 4.5)", (session,))
+    monkeypatch.setattr(migrations, "MIGRATIONS", full)
+    assert empty_database.migrate() == [v for v, _, _ in full[1:]]
+    with empty_database.connect() as conn:
+        assert conn.execute("select eval_loss, metrics from t5_training_progress").fetchall() == [(4.5, {})]

@@ -25,7 +25,21 @@ def test_the_seeds_command_line_parses(tmp_path):
     assert cfg.epochs == 12 and cfg.learning_rate == 2e-4
     assert cfg.cross_language_learning is True and cfg.rust_weight == 1.0 and cfg.elixir_weight == 1.0
     assert cfg.models_dir == tmp_path / "models"
-    assert cfg.lora is True and cfg.base_model == "tiny" and cfg.allow_download is False and cfg.resume is False
+    assert cfg.lora is True and cfg.base_model == "demo" and cfg.allow_download is False and cfg.resume is False
+    assert cfg.gradient_checkpointing is False
+
+
+def test_unset_epochs_rate_and_modules_follow_the_base(tmp_path):
+    from rxt5_assets.training.config import PRODUCTION_DEFAULTS, SMALL_BASE_DEFAULTS
+
+    demo = config_from_args(_parser().parse_args(["--train-file", "t.jsonl", "--output-dir", "o"]), tmp_path)
+    seed = config_from_args(_parser().parse_args(["--train-file", "t.jsonl", "--output-dir", "o", "--base-model",
+                                                  "Salesforce/codet5p-770m"]), tmp_path)
+    mine = config_from_args(_parser().parse_args(["--train-file", "t.jsonl", "--output-dir", "o",
+                                                  "--lora-target-modules", "q,k", "--epochs", "2"]), tmp_path)
+    assert (demo.epochs, demo.learning_rate, demo.lora_target_modules) == tuple(SMALL_BASE_DEFAULTS.values())
+    assert (seed.epochs, seed.learning_rate, seed.lora_target_modules) == tuple(PRODUCTION_DEFAULTS.values())
+    assert (mine.epochs, mine.lora_target_modules) == (2, ("q", "k"))
 
 
 def test_all_flags(tmp_path):
@@ -34,13 +48,14 @@ def test_all_flags(tmp_path):
         "--elixir-weight", "0.5", "--cross-language-weight", "3", "--train-batch-size", "2",
         "--gradient-accumulation", "16", "--base-model", "Salesforce/codet5p-220m", "--no-lora", "--resume",
         "--seed", "7", "--max-steps", "5", "--allow-download", "--lora-r", "8", "--lora-alpha", "16",
-        "--lora-dropout", "0.1", "--precision", "fp32"])
+        "--lora-dropout", "0.1", "--precision", "fp32", "--gradient-checkpointing"])
     cfg = config_from_args(ns, models_dir=tmp_path)
     assert (cfg.cross_language_learning, cfg.rust_weight, cfg.elixir_weight, cfg.cross_language_weight) == \
         (False, 2.0, 0.5, 3.0)
     assert (cfg.train_batch_size, cfg.gradient_accumulation, cfg.max_steps, cfg.seed) == (2, 16, 5, 7)
     assert cfg.base_model == "Salesforce/codet5p-220m" and cfg.lora is False and cfg.resume and cfg.allow_download
     assert (cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.precision) == (8, 16, 0.1, "fp32")
+    assert cfg.gradient_checkpointing is True and cfg.hyperparameters()["gradient_checkpointing"] is True
     assert cfg.eval_file is None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,25 @@ def test_progress_rows_land_while_training_runs(database: Database, make_config)
     assert version[3]["lora_r"] == 16 and version[4] == outcome.session_id
     assert session["status"] == "completed" and session["stats"]["training"]["model_version_id"]
 
+    # the base's eval row at step 0 comes before every training row; eval rows carry the per-language losses
+    with database.connect() as conn:
+        evals = conn.execute("select step, eval_loss, metrics, inserted_at from t5_training_progress "
+                             "where training_session_id = %s and kind = 'eval' order by step",
+                             (outcome.session_id,)).fetchall()
+        first_train = conn.execute("select min(inserted_at) from t5_training_progress "
+                                   "where training_session_id = %s and kind = 'train'",
+                                   (outcome.session_id,)).fetchone()[0]
+        performance = conn.execute("select performance_metrics from t5_model_versions").fetchone()[0]
+    assert [step for step, *_ in evals] == [0, 6, 12]
+    assert evals[0][1] == pytest.approx(outcome.result.base_eval_loss) and evals[0][3] < first_train
+    for _, _, metrics, _ in evals:
+        by_language = metrics["eval_loss_by_language"]
+        assert set(by_language) == {"rust", "elixir", "rust->elixir"}
+        assert all(math.isfinite(v) for v in by_language.values())
+        assert set(metrics["eval_loss_by_task"]) == {"implement", "translate"}
+    assert performance["base_eval_loss"] == pytest.approx(evals[0][1])
+    assert performance["eval_loss_by_language"] == pytest.approx(evals[-1][2]["eval_loss_by_language"])
+
 
 def test_interrupted_run_resumes_without_duplicate_progress_rows(database: Database, make_config):
     with pytest.raises(KeyboardInterrupt):
@@ -78,6 +98,9 @@ def test_interrupted_run_resumes_without_duplicate_progress_rows(database: Datab
         session = get_session(conn, session_id)
     assert len(rows) == len(set(rows))  # no step stored twice
     assert max(step for kind, step in rows if kind == "train") == outcome.result.global_step
+    # the base was evaluated once, before the interruption, and its row survived the resume
+    assert sorted(step for kind, step in rows if kind == "eval") == [0, 6, 12, 18]
+    assert outcome.result.base_eval_loss is not None
     assert session["status"] == "completed"
     assert session["stats"]["training"]["resumes"] == [outcome.result.resumed_from_step]
 

@@ -56,7 +56,7 @@ def test_end_to_end_lora_adapter_model_card_and_progress(make_config):
     assert res.language_mix["per_language"] == {"elixir": 16, "rust": 16, "rust->elixir": 16}
     assert res.precision == ("fp32" if not torch.cuda.is_available() else res.precision)
     evals = [h for h in res.loss_history if "eval_loss" in h]
-    assert [h["step"] for h in evals] == [6, 12, 18]  # one eval per epoch, on the eval file
+    assert [h["step"] for h in evals] == [0, 6, 12, 18]  # the base before training, then one eval per epoch
 
     # the adapter folder: adapter only, plus tokenizer, card and metadata
     a = res.adapter_dir
@@ -75,7 +75,9 @@ def test_end_to_end_lora_adapter_model_card_and_progress(make_config):
         assert any(fh.get_tensor(k).abs().sum() > 0 for k in keys if "lora_B" in k)  # B starts at 0: trained
     card = (a / "README.md").read_text()
     for needle in ("## Data", "| rust | 16 | 16 | 4 |", "rust->elixir", "## Hyperparameters", "learning_rate",
-                   "eval_loss", f"{res.eval_loss:.4g}", "### Eval loss per epoch", "library_name: \"peft\""):
+                   "| eval loss |", f"{res.eval_loss:.4g}", "### Eval loss per epoch", "library_name: \"peft\"",
+                   "| base eval loss (before training) |", "### Eval loss per language", "### Eval loss per task",
+                   "| base (before training) | 0 |", "| mean train loss |"):
         assert needle in card, needle
     meta = read_training_metadata(a)
     assert meta["base_model"] == "tiny" and meta["base_fingerprint"] == res.base_fingerprint
@@ -85,7 +87,7 @@ def test_end_to_end_lora_adapter_model_card_and_progress(make_config):
     assert 0 < cap.sink_len_at_step[STEPS_PER_EPOCH * 2] < cap.sink_len_at_train_end
     train_recs, eval_recs = sink.of_kind("train"), sink.of_kind("eval")
     assert [r.step for r in train_recs] == [1] + list(range(2, 19, 2))
-    assert [r.step for r in eval_recs] == [6, 12, 18]
+    assert [r.step for r in eval_recs] == [0, 6, 12, 18]
     assert all(isinstance(r, ProgressRecord) and r.loss > 0 and r.learning_rate is not None for r in train_recs)
     assert [r.training_time_seconds for r in sink.records] == sorted(r.training_time_seconds for r in sink.records)
     assert eval_recs[-1].eval_loss == pytest.approx(res.eval_loss)
@@ -160,8 +162,10 @@ def test_resume_continues_from_the_last_checkpoint(make_config, interrupt):
     assert res.global_step == 3 * STEPS_PER_EPOCH and math.isclose(res.epochs_done, 3.0)
     assert res.tokens_seen > state["tokens_seen"]
     keys = Counter((r.kind, r.step) for r in sink.records)
-    assert max(keys.values()) == 1, keys  # no step twice
-    assert [r.step for r in sink.of_kind("eval")] == [6, 12, 18]
+    assert max(keys.values()) == 1, keys  # no step twice (nor the base's step-0 eval: it is not repeated)
+    assert [r.step for r in sink.of_kind("eval")] == [0, 6, 12, 18]
+    # the base's loss survives the resume through the checkpoint's log history
+    assert res.base_eval_loss == pytest.approx(sink.of_kind("eval")[0].eval_loss)
     train_steps = [r.step for r in sink.of_kind("train")]
     assert train_steps == sorted(train_steps) and train_steps[-1] == 18
     assert all(r.step > STEPS_PER_EPOCH for r in sink.records[-3:])

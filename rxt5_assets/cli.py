@@ -24,6 +24,9 @@ examples:
   rxt5 ingest --demo                  load the shipped demo corpus (3 Rust + 3 Elixir repos)
   rxt5 db status                      server, schema version and row counts
   rxt5 db psql                        plain SQL on the monitoring tables (psql bundled with the embedded server)
+  rxt5 versions                       model versions, their metrics, and which one is active
+  rxt5 deploy VERSION                 serve VERSION (models/active); `rxt5 rollback` goes back
+  rxt5 switch --base | --fine-tuned   serve the bare base, or the fine-tuned version again
 """
 
 
@@ -118,6 +121,89 @@ def cmd_train(args: argparse.Namespace) -> int:
     return run_training_command(args)
 
 
+def cmd_versions(args: argparse.Namespace) -> int:
+    from rxt5_assets.evaluation.report import format_versions, versions_overview
+
+    database = _database(args)
+    database.migrate()
+    with database.connect() as conn:
+        rows = versions_overview(conn)
+    print(json.dumps(rows, indent=2) if args.json else format_versions(rows))
+    return 0
+
+
+def _print_deployment(deployment, args: argparse.Namespace) -> None:
+    from rxt5_assets.evaluation.promotion import fine_tuned_path
+
+    state = "is now active" if deployment.changed else "was already active"
+    print(f"{deployment.version} {state}{' (forced)' if deployment.forced else ''}")
+    print(f"serving:  {fine_tuned_path(args.home)} -> {deployment.path}")
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from rxt5_assets.evaluation.promotion import deploy
+
+    database = _database(args)
+    database.migrate()
+    _print_deployment(deploy(database, args.version, home=args.home, force=args.force), args)
+    return 0
+
+
+def cmd_switch(args: argparse.Namespace) -> int:
+    from rxt5_assets.evaluation.promotion import switch_to_base, switch_to_fine_tuned
+
+    database = _database(args)
+    database.migrate()
+    switch = switch_to_base if args.base else switch_to_fine_tuned
+    _print_deployment(switch(database, home=args.home), args)
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from rxt5_assets.evaluation.promotion import rollback
+
+    database = _database(args)
+    database.migrate()
+    _print_deployment(rollback(database, home=args.home), args)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import logging
+
+    from rxt5_assets.evaluation.comparison import evaluate_versions
+    from rxt5_assets.evaluation.promotion import GatePolicy, promote
+    from rxt5_assets.evaluation.report import decision_md
+    from rxt5_assets.evaluation.runner import EvaluationSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    database = _database(args)
+    database.migrate()
+    eval_file = args.eval_file
+    dataset_session_id = None
+    if eval_file is None:
+        manifest = database.home / "datasets" / args.dataset / "manifest.json"
+        if not manifest.is_file():
+            print(f"rxt5 evaluate: {manifest} is missing: give --eval-file, or materialize training_dataset",
+                  file=sys.stderr)
+            return 2
+        data = json.loads(manifest.read_text())
+        eval_file, dataset_session_id = data["eval_file"], data["session_id"]
+    settings = EvaluationSettings(max_rows=None if args.max_rows == 0 else args.max_rows, seed=args.seed, k=args.k,
+                                  max_new_tokens=args.max_new_tokens)
+    outcome = evaluate_versions(database, eval_file=eval_file, models_dir=args.models_dir or database.home / "models",
+                                candidate=args.candidate, dataset_session_id=dataset_session_id, settings=settings,
+                                policy=GatePolicy())
+    print(decision_md(outcome.decision.as_dict(), candidate_name=outcome.candidate["version"],
+                      active_name=outcome.active["version"]))
+    print(f"\nevaluation {outcome.evaluation_id}: {len(outcome.rows)} of {outcome.rows_total} rows (seed "
+          f"{settings.seed}, best-of-{settings.k}) in {outcome.seconds:.1f} s {outcome.timings}")
+    if args.promote:
+        _print_deployment(promote(database, outcome.candidate["id"], home=args.home,
+                                  evaluation_id=outcome.evaluation_id), args)
+    return 0 if outcome.passed else 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rxt5", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -171,6 +257,70 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_arguments(train)
     train.set_defaults(func=cmd_train)
+
+    versions = commands.add_parser(
+        "versions", help="the model versions with their evaluation metrics, and which one is active",
+        description=(
+            "List t5_model_versions: status (trained → evaluated | rejected → active → retired), the latest "
+            "evaluation's primary metric, strict validity and CodeBLEU (best-of-k), chrF (greedy), the gate's "
+            "verdict and what it was compared to. `*` marks the active version; `base-…` rows are bare bases."
+        ),
+    )
+    versions.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    versions.set_defaults(func=cmd_versions)
+
+    deploy = commands.add_parser(
+        "deploy", help="make VERSION the active version and serve it (the seed's deploy_model)",
+        description=(
+            "Make VERSION (a version name from `rxt5 versions`, or its id) the single active row of "
+            "t5_model_versions and switch $RXT5_HOME/models/active to it, in one locked transaction with an atomic "
+            "symlink swap. No evaluation is needed — an explicit operator choice — but a version the gate rejected "
+            "needs --force. Recorded in t5_deployments (what `rxt5 rollback` walks back)."
+        ),
+    )
+    deploy.add_argument("version", help="version name (e.g. v20261201-120000-000000) or id")
+    deploy.add_argument("--force", action="store_true", help="deploy even a version the gate rejected")
+    deploy.set_defaults(func=cmd_deploy)
+
+    switch = commands.add_parser(
+        "switch", help="serve the bare base (--base) or the fine-tuned version again (--fine-tuned)",
+        description=(
+            "The seed's switch_to_fine_tuned: --base activates the bare base the current version was trained on "
+            "(its own `base-<fingerprint>` row, models/active then names the base); --fine-tuned activates the "
+            "fine-tuned version that was active most recently (else the newest that passed the gate)."
+        ),
+    )
+    which = switch.add_mutually_exclusive_group(required=True)
+    which.add_argument("--base", action="store_true", help="serve the bare base model")
+    which.add_argument("--fine-tuned", action="store_true", help="serve the fine-tuned version again")
+    switch.set_defaults(func=cmd_switch)
+
+    rollback = commands.add_parser(
+        "rollback", help="go back to the version that was active before the current one",
+        description=("Activate the version that was active before the current one was switched in (from "
+                     "t5_deployments); repeated, it walks further back through the history."),
+    )
+    rollback.set_defaults(func=cmd_rollback)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate the newest (or a given) version against the active one and the template floor",
+        description=(
+            "What the evaluation_metrics asset runs: greedy and best-of-k generation on the held-out split (sampled, "
+            "stratified by language and task), scored per language and task, against the active version (the bare "
+            "base when none is active) and the template floor; results land in t5_evaluations and "
+            "t5_evaluation_results. Exit status 0 when the candidate passes the gate, 3 when it is refused."
+        ),
+    )
+    evaluate.add_argument("--candidate", help="version name or id (default: the newest version of the dataset)")
+    evaluate.add_argument("--eval-file", help="eval.jsonl (default: the dataset's, from its manifest)")
+    evaluate.add_argument("--dataset", default="rust_elixir_v1", help="dataset name under $RXT5_HOME/datasets")
+    evaluate.add_argument("--models-dir", help="where 'tiny' bases live (default: $RXT5_HOME/models)")
+    evaluate.add_argument("--max-rows", type=int, default=96, help="rows sampled (0: every row)")
+    evaluate.add_argument("--k", type=int, default=8, help="best-of-k samples per row")
+    evaluate.add_argument("--max-new-tokens", type=int, default=128, help="tokens generated per row")
+    evaluate.add_argument("--seed", type=int, default=42, help="seed of the sample and of sampling")
+    evaluate.add_argument("--promote", action="store_true", help="promote the candidate when it passes")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

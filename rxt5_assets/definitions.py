@@ -3,16 +3,20 @@
 from dagster import Definitions
 
 from rxt5_assets.defs.data_assets import DATA_ASSETS, DATA_CHECKS
+from rxt5_assets.defs.evaluation_assets import EVALUATION_ASSETS, EVALUATION_CHECKS, retrain_job
+from rxt5_assets.defs.evaluation_resources import EvaluationResource
 from rxt5_assets.defs.model_assets import MODEL_ASSETS
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
 
 defs = Definitions(
-    assets=[*DATA_ASSETS, *MODEL_ASSETS],
-    asset_checks=[*DATA_CHECKS],
+    assets=[*DATA_ASSETS, *MODEL_ASSETS, *EVALUATION_ASSETS],
+    asset_checks=[*DATA_CHECKS, *EVALUATION_CHECKS],
+    jobs=[retrain_job],
     resources={
         "database": DatabaseResource(),
         "data_prep": DataPreparationResource(),
         "workspace": WorkspaceResource(),
         "training": TrainingResource(),
+        "evaluation": EvaluationResource(),
     },
 )

@@ -7,3 +7,11 @@ class UserFacingError(Exception):
 
 class InsufficientDataError(UserFacingError):
     """Too few training examples survived the filters (the seed's first troubleshooting case)."""
+
+
+class EmptyEvaluationSetError(UserFacingError):
+    """The held-out evaluation split has no rows (or none for what was asked): nothing to evaluate a model on."""
+
+
+class PromotionRefusedError(UserFacingError):
+    """The gate refused a candidate (or its evaluation is missing or stale); the message says why and how to force."""

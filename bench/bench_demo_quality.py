@@ -197,17 +197,17 @@ def main(argv: list[str] | None = None) -> int:
                      "base_eval_loss": base_losses}
 
     if args.sweep:
+        all_linear = ("q", "k", "v", "o", "wi", "wo")
         variants = {
             "qv-r16-lr2e-4-e3": dict(lora_target_modules=("q", "v"), lora_r=16, learning_rate=2e-4, epochs=3),
             "qv-r16-lr2e-3-e3": dict(lora_target_modules=("q", "v"), lora_r=16, learning_rate=2e-3, epochs=3),
-            "all-r16-lr2e-3-e3": dict(lora_target_modules=("q", "k", "v", "o", "wi", "wo"), lora_r=16,
-                                      learning_rate=2e-3, epochs=3),
-            "all-r16-lr5e-3-e3": dict(lora_target_modules=("q", "k", "v", "o", "wi", "wo"), lora_r=16,
-                                      learning_rate=5e-3, epochs=3),
-            "all-r32-lr2e-3-e3": dict(lora_target_modules=("q", "k", "v", "o", "wi", "wo"), lora_r=32, lora_alpha=64,
-                                      learning_rate=2e-3, epochs=3),
-            "all-r16-lr2e-3-e6": dict(lora_target_modules=("q", "k", "v", "o", "wi", "wo"), lora_r=16,
-                                      learning_rate=2e-3, epochs=6),
+            "all-r16-lr2e-3-e3": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=2e-3, epochs=3),
+            "all-r16-lr5e-3-e3": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=5e-3, epochs=3),
+            "all-r32-lr5e-3-e3": dict(lora_target_modules=all_linear, lora_r=32, lora_alpha=64, learning_rate=5e-3,
+                                      epochs=3),
+            "all-r16-lr5e-3-e5": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=5e-3, epochs=5),
+            "all-r16-lr1e-2-e5": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=1e-2, epochs=5),
+            "full-lr1e-3-e3": dict(lora=False, learning_rate=1e-3, epochs=3),
         }
         print(f"\nbase eval loss: {base_losses}")
         print("| variant | train s | eval loss all | rust | elixir | cross | vs base (all) |")

@@ -187,7 +187,7 @@ and has never seen the organisation's code — nor rxt5's demo corpus, whose rep
 | parameters | {parameters:,} |
 | tokenizer | byte-level BPE, {vocab_size} tokens, CodeT5's specials `<pad> <s> </s> <unk> <mask>` (pad 0 = decoder start) |
 | objective | `{objective}`: rxt5's own example tasks (implement, generate, document, write tests, translate / transfer) built by rxt5's data stage from the corpus below |
-| training | {steps:,} steps of batch {batch_size} ({epochs_over_data} pass(es) over {examples:,} examples), {train_minutes:.1f} min on the CPU ({threads} torch thread(s)), AdamW lr {learning_rate} with warmup {warmup_steps} and linear decay, seed {seed} |
+| training | {steps:,} steps of batch {batch_size} ({epochs_over_data} pass(es) over {examples:,} examples), {train_minutes:.1f} min on the CPU ({threads} torch thread(s)), AdamW with warmup {warmup_steps} and linear decay, seed {seed}: {phases} |
 | loss | train {first_loss:.3f} → {final_loss:.3f}; held-out ({eval_rows} rows from held-out files): {eval_first:.3f} → {eval_last:.3f} |
 | fingerprint | `{fingerprint}` (sha256 over the state dict; adapters check it when they reload) |
 
@@ -211,8 +211,10 @@ apt-get install {packages}
 # Elixir source: add a deb-src line for bookworm, then
 apt-get source --download-only elixir && tar xf elixir-lang_1.14.0.dfsg.orig.tar.xz
 python scripts/build_demo_base.py corpus --elixir-src elixir-1.14.0
-python scripts/build_demo_base.py train --size {size_name} --minutes {train_minutes:.0f} --threads {threads}
-python scripts/build_demo_base.py install --from .rxt5-demo-base/bases/<name>
+python scripts/build_demo_base.py train --size {size_name} --minutes 30 --threads {threads} --name first
+python scripts/build_demo_base.py train --size {size_name} --minutes 25 --threads {threads} --learning-rate 1e-3 \\
+    --init-from .rxt5-demo-base/bases/first --name continued     # the second phase above
+python scripts/build_demo_base.py install --from .rxt5-demo-base/bases/continued
 ```
 Wall-clock budgets make the exact weights depend on the machine's speed; `--steps` fixes them for a seed.
 """
@@ -239,6 +241,9 @@ def cmd_install(args: argparse.Namespace) -> int:
         rust_crate_count=len(RUST_CRATES), packages=" ".join(DEBIAN_PACKAGES), elixir_apps=", ".join(ELIXIR_APPS),
         quality_threshold=meta.get("quality_threshold", "?"),
         mix=json.dumps(meta.get("corpus", {}).get("dataset_manifest", {}).get("available_train", {})),
+        phases="; then ".join(f"{ph['steps']:,} steps at peak lr {ph['learning_rate']:g} ({ph['seconds'] / 60:.0f} min)"
+                              for ph in meta.get("phases") or [{"steps": meta["steps"], "seconds": meta["train_seconds"],
+                                                                 "learning_rate": spec["learning_rate"]}]),
         history="\n".join(f"| {h['step']} | {h['seconds'] / 60:.1f} | {h['eval_loss']:.3f} |" for h in history),
         **{k: spec[k] for k in ("d_model", "num_layers", "num_decoder_layers", "num_heads", "d_ff", "objective",
                                 "batch_size", "learning_rate", "warmup_steps")})

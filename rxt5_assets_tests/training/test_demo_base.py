@@ -4,12 +4,14 @@ corpus (code it never saw) learns — eval loss on held-out demo files falls bel
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from rxt5_assets.training.base_model import DEMO_BASE_DIR, demo_base_metadata, load_base_model
-from rxt5_assets.training.tiny import weights_fingerprint
+from rxt5_assets.training.data import read_jsonl
+from rxt5_assets.training.tiny import DEFAULT_SPEC, _pairs_for_objective, mean_loss, weights_fingerprint
 
 
 def test_shipped_demo_base_loads_offline_and_matches_its_fingerprint(tmp_path):
@@ -84,14 +86,11 @@ def test_a_short_fine_tune_on_the_demo_corpus_beats_the_base_and_reloads_onto_it
     # the adapter learned the org's code: held-out demo files' loss is clearly below the base's own
     model, tokenizer = load_trained(result.adapter_dir, home / "models")  # checks the base's fingerprint
     base, _ = load_base_model(DEMO, models_dir=home / "models")
-    from rxt5_assets.training.tiny import _pairs_for_objective, mean_loss
-    from rxt5_assets.training.data import read_jsonl
-    from dataclasses import replace
-
-    from rxt5_assets.training.tiny import DEFAULT_SPEC
-
     pairs = _pairs_for_objective(read_jsonl(demo_dataset["eval_file"]), tokenizer,
                                  replace(DEFAULT_SPEC, max_source_length=192, max_target_length=96), 0)
     base_loss, tuned_loss = mean_loss(base, pairs), mean_loss(model, pairs)
-    assert tuned_loss < 0.95 * base_loss, (base_loss, tuned_loss)
+    # 60 steps is a fraction of the quick start's fine-tune (bench_demo_quality.py measures that one); even so the
+    # reloaded adapter must be clearly better than the base on files it never saw
+    assert tuned_loss < 0.98 * base_loss, (base_loss, tuned_loss)
+    assert result.base_eval_loss is not None and result.eval_loss < result.base_eval_loss
     assert json.loads((result.adapter_dir / "adapter_config.json").read_text())["peft_type"] == "LORA"

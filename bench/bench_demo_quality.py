@@ -5,10 +5,11 @@
 On the demo corpus's eval split (files neither the shipped base nor the adapter trained on):
   1. the data stage runs on the demo corpus exactly as the quick start does (data_prep defaults), in its own home;
   2. the quick start's fine-tune trains on the train split with the lora_adapter defaults for the `demo` base, timed;
-  3. the same rows and generation settings for every row of the table: eval loss per language (teacher-forced, the
-     trainer's own loss), and on `implement`/`generate` rows (the tasks whose target is one whole item) strict item
-     validity (the language module's `is_valid_item` of the requested kind) for greedy and for best-of-k sampled
-     candidates filtered by it, and chrF (sacrebleu) of the greedy output, per language and per task.
+  3. the same rows and generation settings for every column of the table, scored by the evaluation gate's own runner
+     (`rxt5_assets.evaluation.runner`): eval loss per language (teacher-forced, the trainer's own loss, all tasks),
+     and on `implement`/`generate` rows (the tasks whose target is one whole item) strict item validity (the language
+     module's `is_valid_item` of the requested kind) for greedy and for best-of-k sampled candidates filtered by it,
+     chrF (sacrebleu) of the greedy output per task, and CodeBLEU of the best-of-k pick.
 `--sweep` trains the LoRA variants compared in the README (target modules, rank, learning rate, epochs) and prints eval
 loss per language before/after each, with training time. Everything runs on the CPU; the machine's load is printed.
 """
@@ -84,98 +85,77 @@ def eval_loss_by_language(model, tokenizer, examples, batch_size: int = 32) -> d
                 for group, pairs in sorted(pairs_by_language.items())}
 
 
-def item_rows(examples, rows_per_language: int, seed: int = 0):
-    """implement/generate rows per language, a fixed seeded sample, each with the item kind its target is."""
-    from rxt5_assets import languages
+def item_rows(examples, rows_per_language: int | None, seed: int = 42):
+    """implement/generate rows (a target that is one whole item) per language, a seeded sample stratified by task."""
+    from rxt5_assets.evaluation.runner import as_rows, sample_rows
 
-    rng = random.Random(seed)
+    rows = [r for r in as_rows(examples) if r.task in ITEM_TASKS and r.language in ("rust", "elixir")]
     picked = []
     for language in ("rust", "elixir"):
-        group = [e for e in examples if e.language == language and e.task in ITEM_TASKS]
-        rng.shuffle(group)
-        for e in group[:rows_per_language]:
-            picked.append((e, languages.get(language).analyze(e.target).kind))
+        picked.extend(sample_rows([r for r in rows if r.language == language], rows_per_language, seed))
     return picked
 
 
-def generation_table(label: str, model, tokenizer, rows, k: int, seed: int = 0) -> dict:
-    """Greedy and best-of-k strict validity and greedy chrF per language and task (same settings for every model)."""
-    import sacrebleu
-    import torch
+def evaluate_systems(rows, models: dict, k: int) -> dict[str, dict]:
+    """The evaluation gate's own runner (greedy + best-of-k filtered by strict validity) on the same rows and
+    settings for every model and the template floor; scores per language and task."""
+    from rxt5_assets.evaluation.runner import EvaluationSettings, evaluate_model, evaluate_template
 
-    from rxt5_assets import languages
-    from rxt5_assets.training.generate import generate
-
-    inputs = [e.input for e, _ in rows]
-    started = time.perf_counter()
-    greedy = generate(model, tokenizer, inputs, max_new_tokens=128, repetition_penalty=1.2)
-    torch.manual_seed(seed)
-    sampled = generate(model, tokenizer, inputs, max_new_tokens=128, repetition_penalty=1.2, do_sample=True,
-                       temperature=0.8, top_p=0.95, num_return_sequences=k) if k else []
-    seconds = time.perf_counter() - started
-    return score_outputs(label, rows, greedy, [sampled[i * k:(i + 1) * k] for i in range(len(rows))] if k else None,
-                         seconds)
+    settings = EvaluationSettings(max_rows=None, k=k, metrics=("chrf", "strict_validity", "code_bleu"))
+    results = {}
+    for label, (model, tokenizer) in models.items():
+        started = time.perf_counter()
+        result = evaluate_model(model, tokenizer, rows, settings)
+        results[label] = {"scores": result.scores, "seconds": round(time.perf_counter() - started, 1),
+                          "samples": [{"input": r.input[:160], "greedy": g[:300], "target": r.target[:300]}
+                                      for r, g in list(zip(rows, result.greedy))[:: max(1, len(rows) // 4)][:4]]}
+    results["template"] = {"scores": evaluate_template(rows, settings).scores, "seconds": 0.0, "samples": []}
+    return results
 
 
-def score_outputs(label: str, rows, greedy: list[str], candidates: list[list[str]] | None, seconds: float = 0.0) -> dict:
-    import sacrebleu
-
-    from rxt5_assets import languages
-
-    out = {"label": label, "seconds": round(seconds, 1), "groups": {}}
-    groups = defaultdict(list)
-    for i, (e, kind) in enumerate(rows):
-        for key in (e.language, f"{e.language}/{e.task}"):
-            groups[key].append(i)
-    for key, idx in sorted(groups.items()):
-        language = key.split("/")[0]
-        module = languages.get(language)
-        valid = [module.is_valid_item(greedy[i], rows[i][1]) for i in idx]
-        row = {"rows": len(idx), "greedy_valid": round(100 * sum(valid) / len(idx), 1),
-               "chrf": round(sacrebleu.corpus_chrf([greedy[i] for i in idx], [[rows[i][0].target for i in idx]]).score, 1)}
-        if candidates is not None:
-            best = [any(module.is_valid_item(c, rows[i][1]) for c in candidates[i]) for i in idx]
-            row["best_of_k_valid"] = round(100 * sum(best) / len(idx), 1)
-        out["groups"][key] = row
-    out["samples"] = [{"input": rows[i][0].input[:200], "output": greedy[i][:300], "target": rows[i][0].target[:300]}
-                      for i in range(min(3, len(rows)))]
-    return out
+def print_quality(results: dict[str, dict], losses: dict[str, dict], k: int) -> None:
+    labels = list(results)
+    print(f"\n| language (rows) | metric | " + " | ".join(labels) + " |")
+    print("|---|---|" + "---:|" * len(labels))
+    for language in ("rust", "elixir"):
+        first = results[labels[0]]["scores"]["by_language"].get(language)
+        if not first:
+            continue
+        rows = int(first["rows"])
+        lines = [("eval loss (all tasks)", lambda label: losses.get(label, {}).get(language, "—")),
+                 ("strict-valid, greedy %", lambda label: _pct(results, label, language, "strict_validity@greedy")),
+                 (f"strict-valid, best-of-{k} %",
+                  lambda label: _pct(results, label, language, "strict_validity@best_of_k")),
+                 ("chrF greedy, implement", lambda label: _value(results, label, language, "chrf@greedy", "implement")),
+                 ("chrF greedy, generate", lambda label: _value(results, label, language, "chrf@greedy", "generate")),
+                 (f"CodeBLEU best-of-{k}", lambda label: _value(results, label, language, "code_bleu@best_of_k"))]
+        for name, cell in lines:
+            print(f"| {language} ({rows}) | {name} | " + " | ".join(str(cell(label)) for label in labels) + " |")
 
 
-def print_table(tables: list[dict], losses: dict[str, dict], title: str) -> None:
-    print(f"\n## {title}")
-    keys = sorted({k for t in tables for k in t["groups"]})
-    print("| group | " + " | ".join(t["label"] for t in tables) + " |")
-    print("|---|" + "---:|" * len(tables))
-    for key in keys:
-        cells = []
-        for t in tables:
-            g = t["groups"].get(key)
-            cells.append("—" if g is None else
-                         f"valid {g['greedy_valid']}% / bo{args_k} {g.get('best_of_k_valid', '—')}% / chrF {g['chrf']}")
-        print(f"| {key} | " + " | ".join(cells) + " |")
-    if losses:
-        print("\n| eval loss | " + " | ".join(losses) + " |")
-        print("|---|" + "---:|" * len(losses))
-        for group in sorted({g for v in losses.values() for g in v}):
-            print(f"| {group} | " + " | ".join(str(v.get(group, "—")) for v in losses.values()) + " |")
+def _value(results, label, language, key, task=None, scale=1.0):
+    scores = results[label]["scores"]
+    group = scores["by_task"].get(language, {}).get(task) if task else scores["by_language"].get(language)
+    value = (group or {}).get(key)
+    return "—" if value is None else round(value * scale, 3 if scale == 1.0 and value <= 1 else 1)
 
 
-args_k = 8
+def _pct(results, label, language, key):
+    return _value(results, label, language, key, scale=100.0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    global args_k
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", default=str(REPO / "bench" / "results" / "demo_quality"))
-    parser.add_argument("--rows", type=int, default=60, help="implement/generate eval rows per language")
+    parser.add_argument("--rows", type=int, default=60, help="implement/generate eval rows per language (0: all)")
     parser.add_argument("--k", type=int, default=8, help="candidates for best-of-k")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sweep", action="store_true", help="train and compare the LoRA variants (eval loss only)")
     parser.add_argument("--variants", nargs="*", help="with --sweep: only these variant names")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override a training setting of the quick start's fine-tune, e.g. learning_rate=2e-3")
     args = parser.parse_args(argv)
-    args_k = args.k
     logging.basicConfig(level=logging.WARNING)
     import torch
 
@@ -208,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
             "all-r16-lr5e-3-e5": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=5e-3, epochs=5),
             "all-r16-lr1e-2-e5": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=1e-2, epochs=5),
             "full-lr1e-3-e3": dict(lora=False, learning_rate=1e-3, epochs=3),
+            # the org's own identifiers live in the (tied) embeddings, which LoRA on the linear layers cannot touch
+            "all+emb-r32-lr5e-3-e5": dict(lora_target_modules=(*all_linear, "shared", "lm_head"), lora_r=32,
+                                          lora_alpha=64, learning_rate=5e-3, epochs=5),
+            "all-r64-lr5e-3-e5": dict(lora_target_modules=all_linear, lora_r=64, lora_alpha=128, learning_rate=5e-3,
+                                      epochs=5),
         }
         print(f"\nbase eval loss: {base_losses}")
         print("| variant | train s | eval loss all | rust | elixir | cross | vs base (all) |")
@@ -226,29 +211,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {seconds:.0f} | {losses['all']} | {losses.get('rust')} | {losses.get('elixir')} | "
                   f"{losses.get('cross', '—')} | {rel:+.1f}% |", flush=True)
     else:
-        from rxt5_assets.evaluation.template import template_generation
-
-        config = train_config(manifest, home, "quick-start")
+        overrides = {k: (tuple(v.split(",")) if k == "lora_target_modules" else float(v) if "." in v or "e" in v
+                         else int(v)) for k, v in (item.split("=", 1) for item in args.set)}
+        config = train_config(manifest, home, "quick-start" + "".join(f"-{k}{v}" for k, v in overrides.items()),
+                              **overrides)
         t0 = time.perf_counter()
         result = train(config)
         train_seconds = time.perf_counter() - t0
         adapter, _ = load_trained(result.adapter_dir, home / "models")
         adapter_losses = eval_loss_by_language(adapter, tokenizer, eval_examples)
-        rows = item_rows(eval_examples, args.rows)
-        tables = [
-            generation_table("base", base, tokenizer, rows, args.k),
-            generation_table("base + adapter", adapter, tokenizer, rows, args.k),
-            score_outputs("template", rows, [template_generation(e.input, e.task, e.language) for e, _ in rows], None),
-        ]
+        rows = item_rows(eval_examples, args.rows or None)
+        quality = evaluate_systems(rows, {"base": (base, tokenizer), "base + adapter": (adapter, tokenizer)}, args.k)
         results.update({"train_seconds": round(train_seconds, 1), "adapter_eval_loss": adapter_losses,
-                        "tables": tables, "hyperparameters": result.hyperparameters})
-        print(f"fine-tune: {train_seconds:.0f} s, {result.global_step} steps; load {os.getloadavg()[0]:.2f}")
-        print_table(tables, {"base": base_losses, "base + adapter": adapter_losses},
-                    f"demo eval split, {args.rows} implement/generate rows per language, k={args.k}")
-        for t in tables[:2]:
-            print(f"\n### samples ({t['label']})")
-            for s in t["samples"]:
-                print(json.dumps(s, ensure_ascii=False))
+                        "quality": quality, "hyperparameters": result.hyperparameters,
+                        "global_step": result.global_step})
+        print(f"fine-tune: {train_seconds:.0f} s, {result.global_step} steps "
+              f"({json.dumps({k: result.hyperparameters[k] for k in ('epochs', 'learning_rate', 'lora_r')})}); "
+              f"load {os.getloadavg()[0]:.2f}")
+        print("relative eval-loss change: " + ", ".join(
+            f"{g} {100 * (adapter_losses[g] - base_losses[g]) / base_losses[g]:+.1f}%" for g in base_losses))
+        print_quality(quality, {"base": base_losses, "base + adapter": adapter_losses}, args.k)
+        for label in ("base", "base + adapter"):
+            print(f"\n### greedy samples ({label}, {quality[label]['seconds']} s)")
+            for sample in quality[label]["samples"]:
+                print(json.dumps(sample, ensure_ascii=False))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

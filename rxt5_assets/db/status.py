@@ -12,6 +12,8 @@ TABLES = (
     "t5_model_versions",
     "t5_training_progress",
     "t5_evaluation_results",
+    "t5_evaluations",
+    "t5_deployments",
 )
 
 

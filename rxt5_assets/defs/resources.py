@@ -82,8 +82,9 @@ class TrainingResource(ConfigurableResource):
     train_batch_size: int = Field(default=8, description="examples per step")
     gradient_accumulation: int = Field(default=1, description="micro-batches per optimizer step")
     lora: bool = Field(default=True, description="LoRA adapter (False: full fine-tuning)")
-    lora_r: int = Field(default=16, description="LoRA rank")
-    lora_alpha: int = Field(default=32, description="LoRA alpha")
+    lora_r: Optional[int] = Field(default=None, description="LoRA rank; unset: 16 (the seed's) for CodeT5+, the "
+                                                            "measured demo default for `demo`/`tiny`")
+    lora_alpha: Optional[int] = Field(default=None, description="LoRA alpha; unset: twice the default rank")
     lora_dropout: float = Field(default=0.05, description="LoRA dropout")
     lora_target_modules: Optional[list[str]] = Field(
         default=None, description="T5 modules LoRA wraps; unset: q,v (the seed's) for CodeT5+, the measured demo "
@@ -98,9 +99,10 @@ class TrainingResource(ConfigurableResource):
     seed: int = Field(default=42, description="seed of the run")
 
     def train_defaults(self) -> dict:
-        """epochs, learning_rate and lora_target_modules as configured, else the defaults for this base."""
+        """epochs, learning_rate and the LoRA shape as configured, else the defaults for this base."""
         from rxt5_assets.training.config import defaults_for_base
 
         chosen = {"epochs": self.epochs, "learning_rate": self.learning_rate,
-                  "lora_target_modules": tuple(self.lora_target_modules) if self.lora_target_modules else None}
+                  "lora_target_modules": tuple(self.lora_target_modules) if self.lora_target_modules else None,
+                  "lora_r": self.lora_r, "lora_alpha": self.lora_alpha}
         return {**defaults_for_base(self.base_model), **{k: v for k, v in chosen.items() if v is not None}}

@@ -44,10 +44,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         "fetched from the network)")
     g.add_argument("--no-lora", dest="lora", action="store_false",
                    help="full fine-tuning instead of a LoRA adapter (much more memory; saves the whole model)")
-    g.add_argument("--lora-r", type=int, default=_default("lora_r"), metavar="R",
-                   help="LoRA rank (default: %(default)s)")
-    g.add_argument("--lora-alpha", type=int, default=_default("lora_alpha"), metavar="A",
-                   help="LoRA alpha; the update is scaled by alpha/r (default: %(default)s)")
+    g.add_argument("--lora-r", type=int, default=None, metavar="R",
+                   help=f"LoRA rank (default: {PRODUCTION_DEFAULTS['lora_r']} for a CodeT5+ base, "
+                        f"{SMALL_BASE_DEFAULTS['lora_r']} for demo/tiny)")
+    g.add_argument("--lora-alpha", type=int, default=None, metavar="A",
+                   help="LoRA alpha; the update is scaled by alpha/r (default: twice the default rank)")
     g.add_argument("--lora-dropout", type=float, default=_default("lora_dropout"), metavar="P",
                    help="dropout on the LoRA branch (default: %(default)s)")
     g.add_argument("--lora-target-modules", type=lambda text: tuple(m.strip() for m in text.split(",") if m.strip()),
@@ -102,12 +103,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 def config_from_args(ns: argparse.Namespace, models_dir: Path | str, **overrides) -> TrainConfig:
     """A TrainConfig from parsed `rxt5 train` flags; `overrides` set any other TrainConfig field. Epochs, learning
     rate and LoRA target modules not given take the defaults of the chosen base (`defaults_for_base`)."""
-    chosen = {"epochs": ns.epochs, "learning_rate": ns.learning_rate, "lora_target_modules": ns.lora_target_modules}
+    chosen = {"epochs": ns.epochs, "learning_rate": ns.learning_rate, "lora_target_modules": ns.lora_target_modules,
+              "lora_r": ns.lora_r, "lora_alpha": ns.lora_alpha}
     kwargs = dict(
         **{**defaults_for_base(ns.base_model), **{k: v for k, v in chosen.items() if v is not None}},
         train_file=ns.train_file, eval_file=ns.eval_file, output_dir=ns.output_dir, models_dir=Path(models_dir),
-        base_model=ns.base_model, allow_download=ns.allow_download, lora=ns.lora, lora_r=ns.lora_r,
-        lora_alpha=ns.lora_alpha, lora_dropout=ns.lora_dropout, precision=ns.precision,
+        base_model=ns.base_model, allow_download=ns.allow_download, lora=ns.lora,
+        lora_dropout=ns.lora_dropout, precision=ns.precision,
         train_batch_size=ns.train_batch_size,
         gradient_accumulation=ns.gradient_accumulation, max_steps=ns.max_steps, seed=ns.seed, resume=ns.resume,
         gradient_checkpointing=ns.gradient_checkpointing,

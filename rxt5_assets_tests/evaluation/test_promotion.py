@@ -186,14 +186,28 @@ def test_a_failed_or_interrupted_evaluation_changes_nothing(database, trained, r
     with pytest.raises(Exception):
         evaluate(database, trained, "v-bad")
 
-    # Ctrl-C in the middle of generating: the evaluation is marked interrupted, nothing else moves
-    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+    # Ctrl-C in the middle of the evaluation: it is marked interrupted, nothing else moves. The signal is sent once
+    # the evaluation's row says `running` (a fixed delay raced the evaluation itself on an idle machine)
+    stop = threading.Event()
+
+    def interrupt_when_running():
+        with database.connect() as conn:
+            while not stop.is_set():
+                running = conn.execute("select count(*) from t5_evaluations where status = 'running'").fetchone()[0]
+                conn.commit()
+                if running:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    return
+                stop.wait(0.005)
+
+    watcher = threading.Thread(target=interrupt_when_running, daemon=True)
+    watcher.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            evaluate(database, trained, "v-good", k=8, max_new_tokens=96, seed=5)  # seconds of generation
+            evaluate(database, trained, "v-good", k=16, max_new_tokens=96, seed=5)  # seconds of generation
     finally:
-        timer.cancel()
+        stop.set()
+        watcher.join()
     with database.connect() as conn:
         runs = conn.execute("select status, error, (select count(*) from t5_evaluation_results r "
                             "where r.evaluation_id = e.id) from t5_evaluations e order by inserted_at").fetchall()

@@ -174,15 +174,19 @@ def test_scores_per_language_and_task_and_the_seed_entry_points(base):
 
 @needs_rustc
 def test_a_compile_check_that_times_out_fails_that_sample_not_the_run():
+    from .test_toolchain import RUST_SLOW
+
     rows = [EvalRow("implement rust: one", "pub fn one() -> u8 {\n    1\n}", "rust", "implement", kind="function"),
-            EvalRow("implement rust: two", "pub fn two() -> u8 {\n    2\n}", "rust", "implement", kind="function")]
-    predictions = ["pub fn one() -> u8 {\n    1\n}", "pub fn two() -> u8 { \"two\" }"]
-    normal, _ = score_group(predictions, rows, ["compile_success", "strict_validity"], small_settings())
-    timed_out, missing = score_group(predictions, rows, ["compile_success", "strict_validity"],
-                                     small_settings(compile_timeout_s=0.001))
-    assert normal["compile_success"] == 0.5  # the type error fails to compile, the first one compiles
-    assert timed_out["compile_success"] == 0.0 and "compile_success" not in missing  # failed samples, not unavailable
-    assert timed_out["strict_validity"] == normal["strict_validity"] == 1.0
+            EvalRow("implement rust: two", "pub fn two() -> u8 {\n    2\n}", "rust", "implement", kind="function"),
+            EvalRow("implement rust: x", "pub const X: u64 = 0;", "rust", "implement", kind="const")]
+    predictions = ["pub fn one() -> u8 {\n    1\n}", "pub fn two() -> u8 { \"two\" }", RUST_SLOW]
+    # a never-ending const evaluation against a 3 s limit (a limit far below rustc's own start-up would make the
+    # result depend on how fast a loaded machine schedules the parent: a compile can finish before it is waited on)
+    scores, missing = score_group(predictions, rows, ["compile_success", "strict_validity"],
+                                  small_settings(compile_timeout_s=3.0))
+    # the first compiles, the type error does not, the slow one times out: a failed sample, not a failed run
+    assert scores["compile_success"] == pytest.approx(1 / 3) and "compile_success" not in missing
+    assert scores["strict_validity"] == 1.0
 
 
 def test_an_empty_eval_set_is_a_clear_error(tmp_path, database, capsys, monkeypatch):

@@ -37,8 +37,9 @@ def test_unset_epochs_rate_and_modules_follow_the_base(tmp_path):
                                                   "Salesforce/codet5p-770m"]), tmp_path)
     mine = config_from_args(_parser().parse_args(["--train-file", "t.jsonl", "--output-dir", "o",
                                                   "--lora-target-modules", "q,k", "--epochs", "2"]), tmp_path)
-    assert (demo.epochs, demo.learning_rate, demo.lora_target_modules) == tuple(SMALL_BASE_DEFAULTS.values())
-    assert (seed.epochs, seed.learning_rate, seed.lora_target_modules) == tuple(PRODUCTION_DEFAULTS.values())
+    fields = ("epochs", "learning_rate", "lora_target_modules", "lora_r", "lora_alpha")
+    assert tuple(getattr(demo, f) for f in fields) == tuple(SMALL_BASE_DEFAULTS[f] for f in fields)
+    assert tuple(getattr(seed, f) for f in fields) == tuple(PRODUCTION_DEFAULTS[f] for f in fields)
     assert (mine.epochs, mine.lora_target_modules) == (2, ("q", "k"))
 
 

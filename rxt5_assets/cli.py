@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--eval-file", help="eval.jsonl (default: the dataset's, from its manifest)")
     evaluate.add_argument("--dataset", default="rust_elixir_v1", help="dataset name under $RXT5_HOME/datasets")
     evaluate.add_argument("--models-dir", help="where 'tiny' bases live (default: $RXT5_HOME/models)")
-    evaluate.add_argument("--max-rows", type=int, default=96, help="rows sampled (0: every row)")
+    evaluate.add_argument("--max-rows", type=int, default=80, help="rows sampled (0: every row)")
     evaluate.add_argument("--k", type=int, default=8, help="best-of-k samples per row")
     evaluate.add_argument("--max-new-tokens", type=int, default=128, help="tokens generated per row")
     evaluate.add_argument("--seed", type=int, default=42, help="seed of the sample and of sampling")

@@ -10,7 +10,7 @@ class EvaluationResource(ConfigurableResource):
     """Settings of evaluation_metrics (generation, sample, metrics) and of the gate active_model_version obeys."""
 
     max_rows: Optional[int] = Field(
-        default=96, description="eval rows used, sampled stratified by language and task (None: every row); the "
+        default=80, description="eval rows used, sampled stratified by language and task (None: every row); the "
                                  "sample size and seed are stored with the results")
     seed: int = Field(default=42, description="seed of the row sample and of best-of-k sampling")
     k: int = Field(default=8, description="best-of-k: samples per row; the first strict-valid one is kept")

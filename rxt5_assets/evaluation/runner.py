@@ -178,7 +178,7 @@ def rows_digest(rows: Sequence[EvalRow]) -> str:
 class EvaluationSettings:
     """How a version is evaluated; candidate, active and template always share one instance."""
 
-    max_rows: int | None = 96  # eval rows sampled (stratified by language and task); None: every row
+    max_rows: int | None = 80  # eval rows sampled (stratified by language and task); None: every row
     seed: int = 42  # the sample's seed and the sampling seed of best-of-k
     k: int = 8  # best-of-k samples per row (1: best-of-k is one sample)
     temperature: float = 0.8

@@ -185,15 +185,19 @@ def evaluate_versions(database: Database, *, eval_file: Path | str, models_dir: 
                 "materialize lora_adapter (or run `rxt5 train`) first")
         current = active_version(conn)
         active = current if current is not None else base_version_for(conn, cand)
-        evaluation_id = create_evaluation(
-            conn, candidate_version_id=cand["id"], active_version_id=active["id"],
-            dataset_session_id=dataset_session_id, eval_file=str(eval_file), rows_total=len(all_rows),
-            rows_used=len(rows), sample_seed=settings.seed, settings=settings.as_dict(),
-            dagster_run_id=dagster_run_id)
-    if device == "auto":
-        device = _default_device()
-    shown = _shown_rows(rows, examples_to_show)
+        conn.commit()  # the base's own row, if it was just created, stays even when the evaluation is interrupted
+    evaluation_id: str | None = None
     try:
+        # inside the try: an interrupt right after the `running` row is committed still marks it failed
+        with database.connect() as conn:
+            evaluation_id = create_evaluation(
+                conn, candidate_version_id=cand["id"], active_version_id=active["id"],
+                dataset_session_id=dataset_session_id, eval_file=str(eval_file), rows_total=len(all_rows),
+                rows_used=len(rows), sample_seed=settings.seed, settings=settings.as_dict(),
+                dagster_run_id=dagster_run_id)
+        if device == "auto":
+            device = _default_device()
+        shown = _shown_rows(rows, examples_to_show)
         systems: dict[str, SystemResult] = {}
         systems["candidate"] = _run_system("candidate", cand, rows, settings, database, models_dir, device, shown)
         if active["id"] == cand["id"]:
@@ -247,6 +251,8 @@ def evaluate_versions(database: Database, *, eval_file: Path | str, models_dir: 
                 candidate_version_id=cand["id"], candidate_results=candidate_results,
                 version_summaries=version_summaries)
     except BaseException as exc:
+        if evaluation_id is None:  # nothing was recorded yet
+            raise
         error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         try:
             with database.connect() as conn:

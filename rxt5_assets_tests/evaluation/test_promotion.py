@@ -186,28 +186,30 @@ def test_a_failed_or_interrupted_evaluation_changes_nothing(database, trained, r
     with pytest.raises(Exception):
         evaluate(database, trained, "v-bad")
 
-    # Ctrl-C in the middle of the evaluation: it is marked interrupted, nothing else moves. The signal is sent once
-    # the evaluation's row says `running` (a fixed delay raced the evaluation itself on an idle machine)
-    stop = threading.Event()
+    # Ctrl-C in the middle of an evaluation: `rxt5 evaluate` in its own process gets SIGINT once its evaluation row
+    # says `running`; the evaluation is marked interrupted and nothing else moves. (In-process, the interrupt depended
+    # on the SIGINT disposition earlier tests left behind, and a fixed delay raced an idle machine.)
+    import subprocess
+    import sys
+    import time
 
-    def interrupt_when_running():
-        with database.connect() as conn:
-            while not stop.is_set():
-                running = conn.execute("select count(*) from t5_evaluations where status = 'running'").fetchone()[0]
-                conn.commit()
-                if running:
-                    os.kill(os.getpid(), signal.SIGINT)
-                    return
-                stop.wait(0.005)
-
-    watcher = threading.Thread(target=interrupt_when_running, daemon=True)
-    watcher.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            evaluate(database, trained, "v-good", k=16, max_new_tokens=96, seed=5)  # seconds of generation
-    finally:
-        stop.set()
-        watcher.join()
+    env = {**os.environ, "RXT5_DATABASE_URL": database.url, "RXT5_HOME": str(tmp_path / "cli-home"),
+           "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "rxt5_assets.cli", "evaluate", "--candidate", "v-good", "--eval-file",
+               str(trained.eval_file), "--models-dir", str(trained.models_dir), "--k", "16", "--max-new-tokens", "96",
+               "--seed", "5"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    with database.connect() as conn:
+        while time.monotonic() < deadline and process.poll() is None:
+            running = conn.execute("select count(*) from t5_evaluations where status = 'running'").fetchone()[0]
+            conn.commit()
+            if running:
+                process.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.01)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr  # `rxt5: interrupted`
     with database.connect() as conn:
         runs = conn.execute("select status, error, (select count(*) from t5_evaluation_results r "
                             "where r.evaluation_id = e.id) from t5_evaluations e order by inserted_at").fetchall()

@@ -98,3 +98,21 @@ def test_epochs_default_to_the_seed_for_codet5_and_fewer_for_tiny():
         "lora_alpha": 32}  # the seed's
     assert TrainingResource(base_model="tiny", epochs=5).train_defaults()["epochs"] == 5
     assert TrainingResource(learning_rate=1e-3, lora_target_modules=["q"]).train_defaults()["lora_target_modules"] == ("q",)
+
+
+def test_tiny_base_is_built_by_lora_adapter_with_a_train_side_tokenizer(database: Database, tmp_path: Path):
+    from rxt5_assets.training.tiny import read_tiny_metadata, tiny_base_dir
+
+    ingest_demo(database, progress=False)
+    resources = {
+        "database": DatabaseResource(database_url=database.url),
+        "data_prep": DataPreparationResource(workers=1, max_examples=48, min_examples=10),
+        "workspace": WorkspaceResource(home=str(tmp_path)),
+        "training": TrainingResource(base_model="tiny", epochs=1, max_steps=3, tiny_base_max_steps=4,
+                                     logging_steps=1, train_batch_size=8),
+    }
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize([*DATA_ASSETS, base_model, lora_adapter], resources=resources, instance=instance).success
+    built = read_tiny_metadata(tiny_base_dir(tmp_path / "models"))
+    # the tokenizer learned every train-side chunk (not the training file's own inputs and targets)
+    assert built["tokenizer_texts"] == len(train_side_corpus(resources["workspace"])) > 0

@@ -9,6 +9,7 @@ from rxt5_assets.defs.data_assets import dataset_manifest, stage_files, training
 from rxt5_assets.defs.metadata import line_plot_md
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
 from rxt5_assets.pipeline import train_and_register, training_session_for_dataset, unfinished_run
+from rxt5_assets.training.config import TINY
 from rxt5_assets.training.progress import LoggingSink
 
 
@@ -37,7 +38,6 @@ def train_side_corpus(workspace: WorkspaceResource) -> list[str] | None:
 def base_model(context: AssetExecutionContext, training: TrainingResource, workspace: WorkspaceResource
                ) -> MaterializeResult:
     from rxt5_assets.training.base_model import load_base_model, resolve_base_path
-    from rxt5_assets.training.config import TINY
     from rxt5_assets.training.tiny import is_complete_base, read_tiny_metadata, weights_fingerprint
 
     models_dir = workspace.folder("models")
@@ -113,6 +113,14 @@ def lora_adapter(
         # the dataset already holds the weighted mix: don't weight it twice
         cross_language_learning=data_prep.cross_language_learning,
     )
+    if training.base_model == TINY:
+        # the comparison base built from scratch on the org's data: its tokenizer learns every train-side chunk, never
+        # a line of an evaluation file (train() would otherwise build it from the training file's own text)
+        from rxt5_assets.training.tiny import ensure_tiny_base
+
+        ensure_tiny_base(config.models_dir, config.train_file, tokenizer_texts=train_side_corpus(workspace),
+                         max_seconds=config.tiny_base_max_seconds, max_steps=config.tiny_base_max_steps,
+                         seed=config.seed)
     # Dagster's log manager is a logging.Logger: the CLI's LoggingSink writes progress to the run's log as is
     outcome = train_and_register(db, config, session_id=session_id, extra_sinks=[LoggingSink(context.log)])
     result = outcome.result

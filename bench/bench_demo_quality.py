@@ -20,11 +20,8 @@ import argparse
 import json
 import logging
 import os
-import random
 import sys
 import time
-from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -41,7 +38,7 @@ def prepare_demo_dataset(home: Path) -> dict:
     if manifest_path.is_file():
         return json.loads(manifest_path.read_text())
     from rxt5_assets.data.parallel import default_workers
-    from rxt5_assets.data.stages import PrepareConfig, StageFiles, dataset_stage, pairs_stage, preprocess_stage, scoring_stage
+    from rxt5_assets.data.stages import PrepareConfig, StageFiles, run_data_stage
     from rxt5_assets.db import Database
     from rxt5_assets.ingest import ingest_demo
 
@@ -51,11 +48,7 @@ def prepare_demo_dataset(home: Path) -> dict:
     config = PrepareConfig(workers=default_workers())
     files = StageFiles(home / "data")
     with database.connect() as conn:
-        for stage in (preprocess_stage, scoring_stage, pairs_stage):
-            stage(conn, files, config)
-            conn.commit()
-        dataset_stage(conn, files, home / "datasets" / config.name, config)
-        conn.commit()
+        run_data_stage(conn, files, home / "datasets" / config.name, config)
     return json.loads(manifest_path.read_text())
 
 
@@ -68,21 +61,19 @@ def train_config(manifest: dict, home: Path, name: str, **overrides):
 
 
 def eval_loss_by_language(model, tokenizer, examples, batch_size: int = 32) -> dict[str, float]:
-    """Token-weighted mean cross-entropy per language of the eval rows (and 'all')."""
-    import torch
+    """Token-weighted mean cross-entropy per language of the eval rows (pairs pooled as 'cross') and 'all': the
+    trainer's own grouped eval pass (`training.metrics.grouped_eval_loss`), one forward pass over the rows."""
+    from transformers import DataCollatorForSeq2Seq
 
-    from rxt5_assets.training.tiny import mean_loss
+    from rxt5_assets.training.metrics import grouped_eval_loss
+    from rxt5_assets.training.trainer import tokenize_examples
 
-    pairs_by_language = defaultdict(list)
-    for e in examples:
-        src = tokenizer(e.input, max_length=320, truncation=True)["input_ids"]
-        tgt = tokenizer(text_target=e.target, max_length=128, truncation=True)["input_ids"]
-        group = "cross" if "->" in e.language else e.language
-        pairs_by_language[group].append((src, tgt))
-        pairs_by_language["all"].append((src, tgt))
-    with torch.no_grad():
-        return {group: round(mean_loss(model, pairs, batch_size=batch_size), 4)
-                for group, pairs in sorted(pairs_by_language.items())}
+    features = tokenize_examples(examples, tokenizer, max_source_length=320, max_target_length=128).features
+    groups = ["cross" if "->" in e.language else e.language for e in examples]
+    collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+    grouped = grouped_eval_loss(model, features, groups, [e.task for e in examples], collate,
+                                batch_size=batch_size, device=next(model.parameters()).device)
+    return {group: round(loss, 4) for group, loss in sorted({**grouped.by_language, "all": grouped.loss}.items())}
 
 
 def item_rows(examples, rows_per_language: int | None, seed: int = 42):

@@ -26,11 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
 import sys
-import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +72,7 @@ def _database(work: Path):
 def cmd_corpus(args: argparse.Namespace) -> int:
     """Ingest the named public corpus into a private embedded database and run rxt5's data stage over it."""
     from rxt5_assets.data.parallel import default_workers
-    from rxt5_assets.data.stages import PrepareConfig, StageFiles, dataset_stage, pairs_stage, preprocess_stage, scoring_stage
+    from rxt5_assets.data.stages import PrepareConfig, StageFiles, run_data_stage
     from rxt5_assets.ingest import ingest_path
 
     work = Path(args.work).resolve()
@@ -96,13 +94,8 @@ def cmd_corpus(args: argparse.Namespace) -> int:
                            workers=default_workers())
     files = StageFiles(work / "stages")
     with database.connect() as conn:
-        for stage in (preprocess_stage, scoring_stage, pairs_stage):
-            started = time.perf_counter()
-            stage(conn, files, config)
-            conn.commit()
-            log.info("%s done in %.0f s", stage.__name__, time.perf_counter() - started)
-        manifest = dataset_stage(conn, files, work / "dataset", config)
-        conn.commit()
+        manifest = run_data_stage(conn, files, work / "dataset", config,
+                                  on_stage=lambda name, seconds: log.info("%s done in %.0f s", name, seconds))
     import polars as pl
 
     (work / "dataset" / "corpus_config.json").write_text(json.dumps(

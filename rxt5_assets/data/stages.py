@@ -204,3 +204,18 @@ def dataset_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path
     update_session(conn, session_id, status="prepared", example_count=train.height + evaluation.height,
                    stats={"dataset": {k: v for k, v in manifest.items() if k != "session_id"}})
     return {**manifest, "train": train, "eval": evaluation}
+
+
+def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig,
+                   on_stage=None) -> dict:
+    """Every stage in order, each committed on its own (as the assets do): the dataset manifest. `on_stage(name,
+    seconds)` hears of each finished stage. For scripts, benchmarks and tests that want the dataset without Dagster."""
+    for stage in (preprocess_stage, scoring_stage, pairs_stage):
+        started = time.perf_counter()
+        stage(conn, files, config)
+        conn.commit()
+        if on_stage is not None:
+            on_stage(stage.__name__, time.perf_counter() - started)
+    manifest = dataset_stage(conn, files, dataset_dir, config)
+    conn.commit()
+    return manifest

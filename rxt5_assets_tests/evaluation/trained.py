@@ -5,7 +5,6 @@ garbage). Built once per module that needs them; each test registers them in its
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 from dataclasses import dataclass, replace
@@ -15,6 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rxt5_assets.training.synthetic import synthetic_examples, write_jsonl  # noqa: E402
+from rxt5_assets_tests.training.conftest import one_torch_thread  # noqa: E402,F401 - the tests import it from here
 
 BASE_STEPS = 12  # a base that is barely trained: a LoRA adapter on it has plenty to learn
 ADAPTER_STEPS = 60  # enough for a measurable gain on the synthetic eval split (chrF ~0.5 → ~9 in one measurement)
@@ -29,19 +29,6 @@ def small_settings(**overrides):
 
     return EvaluationSettings(**{"max_rows": None, "k": 4, "max_new_tokens": 48, "metrics": TEST_METRICS,
                                  **overrides})
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    """Tiny models gain nothing from a second thread on a busy 2-core machine (see training/conftest.py)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass

@@ -45,7 +45,7 @@ def demo_dataset(tmp_path_factory, admin_url):
 
     import psycopg
 
-    from rxt5_assets.data.stages import PrepareConfig, StageFiles, dataset_stage, pairs_stage, preprocess_stage, scoring_stage
+    from rxt5_assets.data.stages import PrepareConfig, StageFiles, run_data_stage
     from rxt5_assets.db import Database
     from rxt5_assets.ingest import ingest_demo
 
@@ -61,11 +61,7 @@ def demo_dataset(tmp_path_factory, admin_url):
     config = PrepareConfig()
     files = StageFiles(home / "data")
     with database.connect() as conn:
-        for stage in (preprocess_stage, scoring_stage, pairs_stage):
-            stage(conn, files, config)
-            conn.commit()
-        manifest = dataset_stage(conn, files, home / "dataset", config)
-        conn.commit()
+        manifest = run_data_stage(conn, files, home / "dataset", config)
     yield {k: manifest[k] for k in ("train_file", "eval_file")} | {"home": home}
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')

@@ -17,6 +17,7 @@ from rxt5_assets.defs.evaluation_resources import EvaluationResource
 from rxt5_assets.defs.model_assets import MODEL_ASSETS
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
 from rxt5_assets.defs.sensors import MAX_CHUNK_ID_TAG, RetrainSensorResource, new_code_chunks_sensor
+from rxt5_assets.evaluation.promotion import deploy
 from rxt5_assets.ingest import DEMO_CORPUS, ingest_path
 from rxt5_assets_tests.evaluation.trained import TEST_METRICS, one_torch_thread
 
@@ -116,7 +117,7 @@ def test_sensor_loop_end_to_end_new_code_retrains_registers_and_gates_a_version(
         "database": DatabaseResource(database_url=database.url),
         "data_prep": DataPreparationResource(workers=1, max_examples=120, min_examples=10),
         "workspace": WorkspaceResource(home=str(tmp_path)),
-        "training": TrainingResource(max_steps=8, logging_steps=4, train_batch_size=8),
+        "training": TrainingResource(max_steps=8, logging_steps=4, train_batch_size=8, continue_from_active=True),
         "evaluation": EvaluationResource(max_rows=6, k=2, max_new_tokens=32, metrics=list(TEST_METRICS)),
         "retrain_sensor": RetrainSensorResource(min_new_chunks=50),
     }
@@ -132,6 +133,10 @@ def test_sensor_loop_end_to_end_new_code_retrains_registers_and_gates_a_version(
                                        ).fetchone()[0]
         trained_up_to = conn.execute("select max(max_code_chunk_id) from t5_training_sessions").fetchone()[0]
     assert versions_before == 1
+    with database.connect() as conn:
+        v1, v1_adapter = conn.execute("select version, adapter_path from t5_model_versions "
+                                      "where version not like 'base-%'").fetchone()
+    deploy(database, v1, home=tmp_path, force=True)  # served, whatever the gate said of an 8-step adapter
 
     # a fresh daemon starts after what training already saw: nothing new yet
     with build_sensor_context(instance=instance, resources=resources) as context:
@@ -154,6 +159,9 @@ def test_sensor_loop_end_to_end_new_code_retrains_registers_and_gates_a_version(
     assert len(versions) == 2, versions            # a new session, a new version
     assert versions[-1][1] in ("active", "rejected", "evaluated"), versions
     assert decided >= 1                            # the gate compared it (passed or refused, both are outcomes)
+    with database.connect() as conn:                # continuous learning: the retrain continued the served adapter
+        assert conn.execute("select hyperparameters->>'init_adapter' from t5_model_versions where id = %s",
+                            [versions[-1][2]]).fetchone()[0] == v1_adapter
     assert run.dagster_run.tags[MAX_CHUNK_ID_TAG] == request.tags[MAX_CHUNK_ID_TAG]
     assert max(s[0] for s in sessions if s[0]) <= int(request.tags[MAX_CHUNK_ID_TAG])
     with build_sensor_context(instance=instance, cursor=fired.cursor, resources=resources) as context:

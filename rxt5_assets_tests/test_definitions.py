@@ -186,3 +186,5 @@ def test_compute_logs_are_kept_under_rxt5_home(database: Database, tmp_path: Pat
         assert result.success
         logs = list((home / "dagster" / "compute_logs" / result.run_id).rglob("*.err"))
         assert logs, sorted(p.name for p in (home / "dagster" / "compute_logs").rglob("*"))
+        # the library's own log lines (evaluation progress, ...) reach the run's event log
+        assert instance.get_settings("python_logs")["managed_python_loggers"] == ["rxt5_assets"]

@@ -19,6 +19,7 @@ from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource
 from rxt5_assets.defs.sensors import MAX_CHUNK_ID_TAG, RetrainSensorResource, new_code_chunks_sensor
 from rxt5_assets.evaluation.promotion import deploy
 from rxt5_assets.ingest import DEMO_CORPUS, ingest_path
+from rxt5_assets.summary import format_summary, quickstart_summary
 from rxt5_assets_tests.evaluation.trained import TEST_METRICS, one_torch_thread
 
 RUST_BODY = "pub fn add_{i}(a: u64, b: u64) -> u64 {{\n    // adds two numbers\n    a.wrapping_add(b) + {i}\n}}\n"
@@ -28,6 +29,11 @@ def _insert(conn, rows):
     with conn.cursor() as cur:
         cur.executemany("insert into code_chunks (content, language, file_path, repo) values (%s, %s, %s, %s)", rows)
     conn.commit()
+
+
+def conn_count(database: Database) -> int:
+    with database.connect() as conn:
+        return conn.execute("select count(*) from code_chunks").fetchone()[0]
 
 
 def _sensor_resources(database: Database, **threshold) -> dict:
@@ -164,6 +170,13 @@ def test_sensor_loop_end_to_end_new_code_retrains_registers_and_gates_a_version(
                             [versions[-1][2]]).fetchone()[0] == v1_adapter
     assert run.dagster_run.tags[MAX_CHUNK_ID_TAG] == request.tags[MAX_CHUNK_ID_TAG]
     assert max(s[0] for s in sessions if s[0]) <= int(request.tags[MAX_CHUNK_ID_TAG])
+    summary = quickstart_summary(database, sample=False, home=tmp_path)
+    assert sum(summary["chunks"].values()) == conn_count(database)
+    assert summary["training"]["version"] == versions[-1][0] and summary["evaluation"]["rows"] >= 1
+    assert set(summary["evaluation"]["systems"]) >= {"candidate", "template"}
+    assert summary["active_version"] in {v[0] for v in versions}
+    text = format_summary(summary)
+    assert versions[-1][0] in text and "rxt5 generate" in text and "gate " in text
     with build_sensor_context(instance=instance, cursor=fired.cursor, resources=resources) as context:
         after = new_code_chunks_sensor(context)
     assert not after.run_requests and isinstance(after.skip_reason, SkipReason)

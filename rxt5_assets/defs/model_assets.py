@@ -142,7 +142,13 @@ def lora_adapter(
                          max_seconds=config.tiny_base_max_seconds, max_steps=config.tiny_base_max_steps,
                          seed=config.seed)
     # Dagster's log manager is a logging.Logger: the CLI's LoggingSink writes progress to the run's log as is
-    outcome = train_and_register(db, config, session_id=session_id, extra_sinks=[LoggingSink(context.log)])
+    if training.processes > 1:
+        from rxt5_assets.training.launch import train_distributed
+
+        outcome = train_distributed(db, config, session_id=session_id, processes=training.processes,
+                                    log=context.log.info)
+    else:
+        outcome = train_and_register(db, config, session_id=session_id, extra_sinks=[LoggingSink(context.log)])
     result = outcome.result
     train_points = [h for h in result.loss_history if "loss" in h]
     eval_points = [h for h in result.loss_history if "eval_loss" in h]

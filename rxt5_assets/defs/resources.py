@@ -91,6 +91,8 @@ class TrainingResource(ConfigurableResource):
                                   "default for `demo`/`tiny`")
     gradient_checkpointing: bool = Field(default=False, description="recompute activations in the backward pass: "
                                          "less memory (LoRA peak 0.41x on codet5p-220m's shape), slower steps")
+    processes: int = Field(default=1, description="training processes on this machine: N > 1 runs the step under "
+                                                  "torch.distributed (DDP), one process per GPU (gloo on CPU)")
     continue_from_active: bool = Field(
         default=False, description="continuous learning: start the new adapter from the active version's adapter "
                                    "(same base only; else fresh from the base). Default by measurement, see README")

@@ -17,7 +17,7 @@ import pytest
 from rxt5_assets.evaluation.promotion import DEPLOYMENTS_DIR, _deployment_folder, deploy, read_deployment
 from rxt5_assets.generation.backends import SamplingParams, TransformersBackend, load_backend
 from rxt5_assets.generation.ctranslate import (
-    CTranslate2Backend, ConversionError, _failure_marker, _reference, _verify, cache_folder, ensure_converted,
+    AUTO_QUANTIZATION, CTranslate2Backend, ConversionError, _failure_marker, _reference, _verify, cache_folder, ensure_converted,
     is_converted, load_ctranslate2_backend, merged_model,
 )
 from rxt5_assets.training.data import read_jsonl
@@ -133,7 +133,7 @@ def test_the_cache_is_built_once_and_concurrent_converters_share_one_build(fast)
     model_bin = cache_folder(deployment, "int8") / "model.bin"
     before = model_bin.stat()
     with one_torch_thread():
-        backend = load_ctranslate2_backend(deployment, kind="auto", home=fast.home, threads=1)
+        backend = load_ctranslate2_backend(deployment, kind="ctranslate2-int8", home=fast.home, threads=1)
         again = ensure_converted(deployment, "int8", home=fast.home)
     after = model_bin.stat()
     assert backend.name == "ctranslate2-int8" and not again.built
@@ -170,14 +170,15 @@ def test_fallback_to_transformers(fast, adapter_deployment, monkeypatch):
     with one_torch_thread():
         # a device CTranslate2 does not serve under "auto": the caller uses transformers
         assert load_ctranslate2_backend(adapter_deployment, kind="auto", device="cuda", home=fast.home) is None
-        assert load_backend(adapter_deployment, kind="auto", home=fast.home).name == "ctranslate2-int8"
+        assert load_backend(adapter_deployment, kind="auto", home=fast.home).name == \
+            f"ctranslate2-{AUTO_QUANTIZATION}"
         # a conversion that failed before: auto falls back at once, an explicit kind says why
         fresh = fast.deployment(fast.adapter_version("v-fast-failed"))
-        _failure_marker(fresh, "int8").write_text(json.dumps({"reason": "probe mismatch"}))
+        _failure_marker(fresh, AUTO_QUANTIZATION).write_text(json.dumps({"reason": "probe mismatch"}))
         assert isinstance(load_backend(fresh, kind="auto", home=fast.home), TransformersBackend)
         with pytest.raises(ConversionError, match="probe mismatch"):
-            load_ctranslate2_backend(fresh, kind="ctranslate2-int8", home=fast.home)
-        assert not cache_folder(fresh, "int8").exists()
+            load_ctranslate2_backend(fresh, kind=f"ctranslate2-{AUTO_QUANTIZATION}", home=fast.home)
+        assert not cache_folder(fresh, AUTO_QUANTIZATION).exists()
         # ctranslate2 not importable (as on a machine without it): None, and load_backend serves transformers
         monkeypatch.setitem(sys.modules, "ctranslate2", None)
         assert load_ctranslate2_backend(adapter_deployment, kind="auto", home=fast.home) is None
@@ -200,7 +201,7 @@ def test_deploying_builds_the_cache_once_and_a_failed_conversion_does_not_fail_t
         folder = Path(first.path)
         assert folder.parent == home / "models" / DEPLOYMENTS_DIR and read_deployment(home)["version"] == \
             "v-fast-deployed"
-        converted = cache_folder(folder, "int8")
+        converted = cache_folder(folder, AUTO_QUANTIZATION)
         assert is_converted(converted)  # built at deployment, before any request
         stamp = (converted / "model.bin").stat().st_mtime_ns
         deploy(database, "v-fast-deployed", home=home)  # already active: the cache is reused, not rebuilt
@@ -210,5 +211,5 @@ def test_deploying_builds_the_cache_once_and_a_failed_conversion_does_not_fail_t
         with caplog.at_level(logging.INFO, logger="rxt5_assets.generation.ctranslate"):
             second = deploy(database, "v-fast-second", home=home)
     assert second.changed and read_deployment(home)["version"] == "v-fast-second"
-    assert not cache_folder(Path(second.path), "int8").exists()
+    assert not cache_folder(Path(second.path), AUTO_QUANTIZATION).exists()
     assert "transformers" in caplog.text

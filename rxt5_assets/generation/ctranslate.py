@@ -407,6 +407,7 @@ class CTranslate2Backend:
         self.max_source_length = max_source_length
         self.batch_size = batch_size
         self.tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(self.folder)
+        self._tokenizer_lock = threading.Lock()
         self.translator = self._new_translator()
         self.name = f"ctranslate2-{self.quantization}" + ("" if device == "cpu" else f"-{device}")
 
@@ -417,8 +418,11 @@ class CTranslate2Backend:
 
     def _sources(self, prompts: Sequence[str]) -> list[list[str]]:
         tok = self.tokenizer
-        return [tok.convert_ids_to_tokens(tok(p, max_length=self.max_source_length, truncation=True).input_ids)
-                for p in prompts]
+        # a fast tokenizer called with truncation from two threads at once can fail ("Already borrowed"): the
+        # Translator itself is safe to share between request threads, the tokenizer is serialised
+        with self._tokenizer_lock:
+            return [tok.convert_ids_to_tokens(tok(p, max_length=self.max_source_length, truncation=True).input_ids)
+                    for p in prompts]
 
     def generate_ids(self, prompts: Sequence[str], params: SamplingParams, *,
                      min_new_tokens: int = 0) -> list[list[list[int]]]:
@@ -448,13 +452,15 @@ class CTranslate2Backend:
         else:
             results = self.translator.translate_batch(sources, **options)
         tok = self.tokenizer
-        return [[tok.convert_tokens_to_ids(h) for h in r.hypotheses] for r in results]
+        with self._tokenizer_lock:
+            return [[tok.convert_tokens_to_ids(h) for h in r.hypotheses] for r in results]
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[str]]:
         if not prompts:
             return []
-        return [self.tokenizer.batch_decode(candidates, skip_special_tokens=True)
-                for candidates in self.generate_ids(prompts, params)]
+        ids = self.generate_ids(prompts, params)
+        with self._tokenizer_lock:
+            return [self.tokenizer.batch_decode(candidates, skip_special_tokens=True) for candidates in ids]
 
 
 def load_ctranslate2_backend(deployment_folder: str | os.PathLike[str], *, kind: str = "auto",

@@ -213,3 +213,28 @@ def test_deploying_builds_the_cache_once_and_a_failed_conversion_does_not_fail_t
     assert second.changed and read_deployment(home)["version"] == "v-fast-second"
     assert not cache_folder(Path(second.path), AUTO_QUANTIZATION).exists()
     assert "transformers" in caplog.text
+
+
+def test_one_backend_serves_concurrent_request_threads(fast, adapter_deployment):
+    """What the HTTP service does: several request threads share one backend; each gets its own prompts' output."""
+    with one_torch_thread():
+        backend = load_ctranslate2_backend(adapter_deployment, kind="auto", home=fast.home, threads=1)
+        expected = {p: backend.generate([p], GREEDY)[0] for p in fast.prompts}
+        got, errors = {}, []
+        barrier = threading.Barrier(len(fast.prompts))
+
+        def request(prompt):
+            try:
+                barrier.wait()
+                for _ in range(3):
+                    got.setdefault(prompt, []).append(backend.generate([prompt], GREEDY)[0])
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=request, args=(p,)) for p in fast.prompts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    assert not errors
+    assert got == {p: [expected[p]] * 3 for p in fast.prompts}

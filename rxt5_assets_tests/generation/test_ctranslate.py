@@ -17,8 +17,8 @@ import pytest
 from rxt5_assets.evaluation.promotion import DEPLOYMENTS_DIR, _deployment_folder, deploy, read_deployment
 from rxt5_assets.generation.backends import SamplingParams, TransformersBackend, load_backend
 from rxt5_assets.generation.ctranslate import (
-    AUTO_QUANTIZATION, CTranslate2Backend, ConversionError, _failure_marker, _reference, _verify, cache_folder, ensure_converted,
-    is_converted, load_ctranslate2_backend, merged_model,
+    AUTO_QUANTIZATION, CTranslate2Backend, ConversionError, _failure_marker, _reference, _verify, cache_folder,
+    ensure_converted, is_converted, load_ctranslate2_backend, merged_model,
 )
 from rxt5_assets.training.data import read_jsonl
 from rxt5_assets_tests.evaluation.trained import adapter_config, build_base, one_torch_thread, register, write_data
@@ -36,7 +36,8 @@ class Fixture:
 
     def adapter_version(self, name: str) -> dict:
         r = self.result
-        return {"version": name, "id": str(uuid.uuid4()), "base_model": r.base_model, "adapter_path": str(r.adapter_dir),
+        return {"version": name, "id": str(uuid.uuid4()), "base_model": r.base_model,
+                "adapter_path": str(r.adapter_dir),
                 "hyperparameters": {**r.hyperparameters, "base_model_path": r.base_model_path,
                                     "base_fingerprint": r.base_fingerprint}}
 

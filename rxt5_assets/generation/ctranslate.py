@@ -256,6 +256,8 @@ def _build(folder: Path, manifest: dict[str, Any], quantizations: list[str], *, 
     """Under the lock: merge once, convert each quantization into a temp folder, verify, publish by rename."""
     import ctranslate2
 
+    for leftover in [*folder.glob(".ct2-build-*"), *folder.glob(".ct2-old-*")]:  # every builder holds the lock: these
+        shutil.rmtree(leftover, ignore_errors=True)                                # are a killed builder's remains
     work = folder / f".ct2-build-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     out: list[Converted] = []

@@ -151,6 +151,7 @@ def test_a_killed_converters_leftovers_are_replaced_by_a_complete_model(fast):
     with one_torch_thread():
         converted = ensure_converted(deployment, "fp32", home=fast.home)
         assert converted.built and is_converted(partial)
+        assert not list(deployment.glob(".ct2-build-*"))  # the dead builder's folder is gone too
         backend = CTranslate2Backend(partial, quantization="fp32", threads=1)
         assert backend.generate(fast.prompts[:1], GREEDY) == \
             reference_backend(deployment, fast).generate(fast.prompts[:1], GREEDY)

@@ -321,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=42, help="seed of the sample and of sampling")
     evaluate.add_argument("--promote", action="store_true", help="promote the candidate when it passes")
     evaluate.set_defaults(func=cmd_evaluate)
+    from rxt5_assets.generation.cli import add_generation_commands  # rxt5 generate, rxt5 serve
+
+    add_generation_commands(commands)
     return parser
 
 

@@ -85,19 +85,11 @@ def load_backend(deployment_folder: str | Path, *, kind: str = "auto", device: s
 
 
 def _transformers_backend(deployment_folder: str | Path, *, device: str | None, home) -> TransformersBackend:
-    import json
-
-    from rxt5_assets.evaluation.promotion import DEPLOYMENT_MANIFEST, models_root
-    from rxt5_assets.training.base_model import load_base_model
-    from rxt5_assets.training.generate import load_trained
+    from rxt5_assets.evaluation.promotion import DEPLOYMENT_MANIFEST, load_deployed_model, models_root, read_manifest
 
     folder = Path(deployment_folder).resolve()
-    manifest = json.loads((folder / DEPLOYMENT_MANIFEST).read_text())
-    if manifest["kind"] == "base":
-        model, tokenizer = load_base_model(manifest["base_model"], models_dir=models_root(home))
-        if device is not None:
-            model.to(device)
-        model.eval()
-    else:
-        model, tokenizer = load_trained(folder, models_root(home), device=device)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise FileNotFoundError(f"{folder / DEPLOYMENT_MANIFEST}: not a deployment folder")
+    model, tokenizer = load_deployed_model(folder, manifest, models_dir=models_root(home), device=device)
     return TransformersBackend(model, tokenizer)

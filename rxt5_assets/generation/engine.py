@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from rxt5_assets.errors import UserFacingError
 from rxt5_assets.generation.backends import GenerationBackend, SamplingParams
 from rxt5_assets.generation.params import CONFIG_FILE, DecodingParams, ParamsTable, infer_kind, model_input
 
@@ -53,6 +54,7 @@ ERROR_STATUS: dict[str, int] = {
     "model_load_failed": 503,
     "queue_full": 503,  # the service's bounded queue
     "time_limit": 504,
+    "retrieval_failed": 500,
     "generation_failed": 500,
 }
 
@@ -400,7 +402,12 @@ class GeneratorEngine:
             except ImportError as exc:
                 result.error = GenerationError("rag_unavailable", f"retrieval is not available: {exc}")
                 return text
-            retrieved = retrieve(conn, prompt, repo=repo, language=language, k=k)
+            try:
+                retrieved = retrieve(conn, prompt, repo=repo, language=language, k=k)
+            except UserFacingError as exc:  # NoChunksError (a race with a delete), RetrievalError
+                code = "repo_has_no_chunks" if type(exc).__name__ == "NoChunksError" else "retrieval_failed"
+                result.error = GenerationError(code, str(exc))
+                return text
         result.retrieved = [asdict(chunk) if hasattr(chunk, "__dataclass_fields__") else dict(chunk)
                             for chunk in retrieved]
         return with_context(text, language, retrieved)

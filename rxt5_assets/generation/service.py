@@ -111,6 +111,7 @@ class GenerationService:
             self._watcher.join(timeout=30)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+        log.info("generation service stopped after %d request(s)", self.served)
 
     def _watch(self) -> None:
         while not self._stop.is_set():
@@ -234,7 +235,8 @@ class GenerationService:
 
 def serve(service: GenerationService, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
           log_level: str = "info") -> None:
-    """Run until SIGINT/SIGTERM (uvicorn's handlers: in-flight requests finish, then the lifespan stops the pool)."""
+    """Run until SIGINT/SIGTERM (uvicorn's handlers: in-flight requests finish, then the lifespan stops the pool;
+    uvicorn then re-raises the signal, so the process's exit status says which one stopped it)."""
     import uvicorn
 
     uvicorn.run(service.app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)

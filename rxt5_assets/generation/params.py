@@ -173,7 +173,7 @@ KIND_HINTS: dict[str, tuple[tuple[str, str], ...]] = {
     "rust": (
         (r"\benum(eration)?\b|\bvariants?\b", "enum"),
         (r"\btrait\b(?! impl)", "trait"),
-        (r"\bimpl(ement(ation)?)? .* for\b|\btrait impl", "trait_impl"),
+        (r"\bimpl(ements?)? \w+ for\b|\btrait impl", "trait_impl"),  # "implement Display for Money"
         (r"\bstruct(ure)?\b|\brecord\b", "struct"),
         (r"\bmacro\b", "macro"),
         (r"\bmod(ule)?\b", "module"),
@@ -181,7 +181,7 @@ KIND_HINTS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "elixir": (
         (r"\bprotocol\b", "protocol"),
-        (r"\b(genserver|gen_server|supervisor|agent|module|behaviou?r|application|registry|server|struct)\b", "module"),
+        (r"\b(genserver|gen_server|supervisor|agent|module|behaviou?r|application|registry|struct)\b", "module"),
         (r"\bmacro\b", "defmacro"),
         (r"\bprivate (function|helper)\b|\bhelper\b", "defp"),
     ),

@@ -187,6 +187,8 @@ def test_parameters_per_language_and_level_with_a_config_file_and_the_constructo
     ("rust", "An enum of the connection states", "enum"),
     ("rust", "A struct holding a cache entry and its expiry", "struct"),
     ("rust", "Parses a duration like 5s", "function"),
+    ("rust", "Implement Display for Money", "trait_impl"),
+    ("rust", "Implements a cache for users", "function"),
 ])
 def test_the_requested_kind_is_read_from_the_prompt(language, prompt, kind):
     assert infer_kind(language, prompt) == kind

@@ -182,8 +182,9 @@ def main() -> int:
             server.kill()
         log.close()
     print(json.dumps(figures, indent=2))
-    print(f"\n| clients | requests | backend | throughput (req/s) | p50 s | p95 s | max s | errors | RSS after warm-up → "
-          f"end (peak) MB |\n|---:|---:|---|---:|---:|---:|---:|---:|---|\n| {args.clients} | {total} | "
+    print(f"\n| clients | requests | backend | throughput (req/s) | p50 s | p95 s | max s | errors | "
+          f"RSS after warm-up → end (peak) MB |\n|---:|---:|---|---:|---:|---:|---:|---:|---|\n"
+          f"| {args.clients} | {total} | "
           f"{figures['backend']} ({args.quality}, {args.max_new_tokens} tokens) | {figures['throughput_rps']} | "
           f"{figures['p50_s']} | {figures['p95_s']} | {figures['max_s']} | {figures['errors']} | "
           f"{figures['rss_mb']['after warm-up']} → {figures['rss_mb']['end']} ({figures['rss_peak_mb']}) |")

@@ -21,8 +21,8 @@ Quality levels (built in):
   production  best of 8 samples; below 0.7 (the seed's training-example threshold) or with no strict-valid candidate
               the result is an *error* (quality_below_threshold) carrying the best candidate
 
-A candidate is low-quality when it is not a strict-valid item of the requested kind, or when the language's quality score
-is below `low_quality_threshold`.
+A candidate is low-quality when it is not a strict-valid item of the requested kind, or when the language's quality
+score is below `low_quality_threshold`.
 
 The numbers start from the evaluation's settings (temperature 0.8, top-p 0.95, repetition penalty 1.2 — the value that
 stops tiny models' greedy loops — best-of-8); Elixir gets more new tokens than Rust because its items carry `@doc`
@@ -190,7 +190,8 @@ DEFAULT_KIND = {"rust": "function", "elixir": "def"}
 
 
 def infer_kind(language: str, prompt: str) -> str | None:
-    """The item kind a prompt asks for ("Create a GenServer …" → module in Elixir); None for a language with no hints."""
+    """The item kind a prompt asks for ("Create a GenServer …" → module in Elixir); None for a language without
+    hints."""
     text = prompt.lower()
     for pattern, kind in KIND_HINTS.get(language, ()):
         if re.search(pattern, text):

@@ -4,6 +4,7 @@ backend's calls until the test lets them go (for deterministic queue-full, time-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -23,9 +24,20 @@ from rxt5_assets.db import Database  # noqa: E402
 from rxt5_assets_tests.training.conftest import one_torch_thread  # noqa: E402
 
 
-@pytest.fixture(scope="package", autouse=True)
-def _one_torch_thread_here():
+@pytest.fixture(scope="package")
+def one_thread():
+    """Used by this package's engine/service/CLI tests (pytestmark), not forced on the package's other modules."""
     with one_torch_thread():
+        yield
+
+
+@contextlib.contextmanager
+def no_fast_path_conversion():
+    """These tests serve with the transformers backend: a deploy-time CTranslate2 conversion (the fast path, when it
+    is installed) would only cost time — and, run in this process by promote() while the service's watcher loads the
+    new version, two transformers model loads would race (loading is not thread-safe within one process)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RXT5_FAST_PATH_CONVERT", "off")
         yield
 
 
@@ -47,7 +59,8 @@ def deploy_demo_base(database: Database, home: Path) -> Deployed:
         version_id = ensure_base_version(conn, base_model="demo", base_model_path=str(DEMO_BASE_DIR),
                                          fingerprint=demo_base_metadata()["fingerprint"])
         name = get_version(conn, version_id)["version"]
-    deploy(database, version_id, home=home)
+    with no_fast_path_conversion():
+        deploy(database, version_id, home=home)
     return Deployed(home, database, name, version_id)
 
 
@@ -89,7 +102,7 @@ class GatedBackend:
     def generate(self, prompts, params):
         self.calls += 1
         self.entered.set()
-        if not self.gate.wait(120):
+        if not self.gate.wait(300):
             raise RuntimeError("the test never opened the gate")
         return self.inner.generate(prompts, params)
 

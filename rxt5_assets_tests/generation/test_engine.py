@@ -14,6 +14,8 @@ from rxt5_assets.data.quality import quality_score
 from rxt5_assets.generation.engine import ERROR_STATUS, GeneratorEngine, gate, score_candidates
 from rxt5_assets.generation.params import DEFAULTS, DecodingParams, ParamsTable, infer_kind, model_input
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SMALL = {"num_candidates": 3, "max_new_tokens": 48}
 
 VALID_RUST_FN = '''/// Parses a port number, rejecting zero.

@@ -16,6 +16,8 @@ import pytest
 from rxt5_assets.cli import main
 from rxt5_assets_tests.generation.conftest import call
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def generate(capsys, home, *argv):
     code = main(["--home", str(home), "generate", *argv, "--backend", "transformers"])
@@ -70,7 +72,8 @@ def test_rxt5_serve_runs_as_a_process_and_stops_on_sigterm(demo, tmp_path):
                                                         if p)}
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "rxt5_assets.cli", "--home", str(demo.home), "serve",
-                                "--port", str(port), "--backend", "transformers", "--log-level", "warning"],
+                                "--port", str(port), "--backend", "transformers", "--log-level", "warning",
+                                "--threads", "1"],
                                stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -11,6 +11,8 @@ import pytest
 from rxt5_assets.generation.engine import GeneratorEngine
 from rxt5_assets.generation.params import model_input
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CACHE = '''defmodule MyRepo.TtlCache do
   @moduledoc """
   A GenServer caching values with a time to live.

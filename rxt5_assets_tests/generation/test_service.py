@@ -12,7 +12,11 @@ import pytest
 from rxt5_assets.generation.backends import load_backend
 from rxt5_assets.generation.engine import GeneratorEngine
 from rxt5_assets.generation.service import GenerationService, serve_in_thread
-from rxt5_assets_tests.generation.conftest import GatedBackend, call, deploy_demo_base
+from rxt5_assets_tests.generation.conftest import (
+    GatedBackend, call, deploy_demo_base, no_fast_path_conversion,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 DRAFT = {"prompt": "Returns the number of entries", "language": "rust", "quality": "draft"}
 
@@ -182,7 +186,8 @@ def test_hot_switch_after_a_promotion_with_a_request_in_flight(database, tmp_pat
     in_flight.start()
     try:
         wait_for(backends[base.version].entered.is_set, "the request to reach the old version")
-        promote(database, "v-hot", home=home, force=True)  # never evaluated: forced (recorded as such)
+        with no_fast_path_conversion():
+            promote(database, "v-hot", home=home, force=True)  # never evaluated: forced (recorded as such)
         version = wait_for(lambda: (v := call(server.url + "/version")[1])["version"] == "v-hot" and v,
                            "the service to serve the promoted version")
         assert version["kind"] == "adapter" and version["swaps"] == 1

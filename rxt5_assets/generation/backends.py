@@ -6,9 +6,12 @@ written against `GenerationBackend` only, so the serving path can change without
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Sequence
+
+_SEED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,18 @@ class TransformersBackend:
         if sample:
             kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p,
                           num_return_sequences=k)
-            if params.seed is not None:
+
+        def run():
+            return generate_ids(self.model, self.tokenizer, list(prompts), max_new_tokens=params.max_new_tokens,
+                                repetition_penalty=params.repetition_penalty,
+                                max_source_length=self.max_source_length, **kwargs)
+
+        if sample and params.seed is not None:
+            with _SEED_LOCK:  # torch's generator is process-wide: a seeded call must not interleave with another
                 torch.manual_seed(params.seed)
-        ids = generate_ids(self.model, self.tokenizer, list(prompts), max_new_tokens=params.max_new_tokens,
-                           repetition_penalty=params.repetition_penalty, max_source_length=self.max_source_length,
-                           **kwargs)
+                ids = run()
+        else:
+            ids = run()
         texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
         per = k if sample else 1
         return [texts[i * per:(i + 1) * per] for i in range(len(prompts))]

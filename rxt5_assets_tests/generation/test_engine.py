@@ -72,6 +72,12 @@ def test_rust_and_the_implement_task_with_a_signature(engine):
     assert sig.model_input == "implement rust: Returns the number of entries.\npub fn len(&self) -> usize"
 
 
+def test_a_seed_makes_the_sampled_candidates_reproducible(engine):
+    first, second = (engine.code_generate("Parses a duration like 5s", "rust", overrides=SMALL, seed=7)
+                     for _ in range(2))
+    assert first.ok and [c.code for c in first.candidates] == [c.code for c in second.candidates]
+
+
 def test_candidates_rank_by_strict_validity_then_quality_and_the_gate_says_why():
     ranked = score_candidates([BROKEN_RUST, VALID_RUST_STRUCT, VALID_RUST_FN, VALID_RUST_FN, ""], "rust", "function")
     assert [c.code for c in ranked] == [VALID_RUST_FN, VALID_RUST_STRUCT, BROKEN_RUST, ""]

@@ -202,3 +202,29 @@ def test_the_requested_kind_is_read_from_the_prompt(language, prompt, kind):
     assert infer_kind(language, prompt) == kind
     assert languages.get(language).is_valid_item("", kind) is False  # a kind the language module knows
     assert model_input(language, kind, f"  {prompt}\n") == f"generate {language} {kind}: {prompt}"
+
+
+def test_models_load_from_several_threads_at_once(tmp_path):
+    """The service's watcher may load a version while another thread of the process (a deploy-time conversion, a
+    second engine) loads one too: without the process-wide lock every one of these concurrent loads failed
+    ("Cannot copy out of meta tensor") or came back with weights reported missing."""
+    import threading
+
+    from rxt5_assets.training.base_model import demo_base_metadata, load_base_model
+    from rxt5_assets.training.tiny import weights_fingerprint
+
+    fingerprints, errors = [], []
+
+    def load():
+        try:
+            model, _ = load_base_model("demo", models_dir=tmp_path)
+            fingerprints.append(weights_fingerprint(model))
+        except Exception as exc:  # collected: the assertion below names them
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and fingerprints == [demo_base_metadata()["fingerprint"]] * 3

@@ -34,8 +34,7 @@ def one_thread():
 @contextlib.contextmanager
 def no_fast_path_conversion():
     """These tests serve with the transformers backend: a deploy-time CTranslate2 conversion (the fast path, when it
-    is installed) would only cost time — and, run in this process by promote() while the service's watcher loads the
-    new version, two transformers model loads would race (loading is not thread-safe within one process)."""
+    is merged) would only cost them time."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RXT5_FAST_PATH_CONVERT", "off")
         yield

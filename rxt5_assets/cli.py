@@ -326,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     from rxt5_assets.summary import add_summary_commands  # argparse only: nothing heavy at import
 
     add_summary_commands(commands)
+
+    from rxt5_assets.generation.cli import add_generation_commands  # rxt5 generate, rxt5 serve
+
+    add_generation_commands(commands)
     return parser
 
 

@@ -201,20 +201,21 @@ def read_deployment(home: str | os.PathLike[str] | None = None) -> dict[str, Any
         return None
 
 
-def load_active_model(home: str | os.PathLike[str] | None = None, *, models_dir: str | os.PathLike[str] | None = None,
-                      device: str | None = None):
-    """(model, tokenizer) of the deployed active version — what GeneratorEngine serves."""
+def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The rxt5_deployment.json of a deployment folder (`models/active` or `deployments/<version>`), None if absent."""
+    try:
+        return json.loads((Path(folder) / DEPLOYMENT_MANIFEST).read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def load_deployed_model(folder: str | os.PathLike[str], manifest: Mapping[str, Any], *,
+                        models_dir: str | os.PathLike[str], device: str | None = None):
+    """(model, tokenizer) of one deployment folder and its manifest: the bare base it names, or the adapter (or full
+    model) it holds, loaded onto its base."""
     from rxt5_assets.training.base_model import load_base_model
     from rxt5_assets.training.generate import load_trained
 
-    # resolve the link once: a concurrent switch cannot hand us half of two versions
-    folder = fine_tuned_path(home).resolve()
-    manifest_file = folder / DEPLOYMENT_MANIFEST
-    if not manifest_file.is_file():
-        raise UserFacingError(f"no model is deployed at {fine_tuned_path(home)}: promote one (materialize "
-                              "active_model_version) or run `rxt5 deploy VERSION` / `rxt5 switch --base`")
-    manifest = json.loads(manifest_file.read_text())
-    models_dir = Path(models_dir) if models_dir is not None else models_root(home)
     if manifest["kind"] == "base":
         model, tokenizer = load_base_model(manifest["base_model"], models_dir=models_dir)
         if device is not None:
@@ -222,6 +223,19 @@ def load_active_model(home: str | os.PathLike[str] | None = None, *, models_dir:
         model.eval()
         return model, tokenizer
     return load_trained(folder, models_dir, device=device)
+
+
+def load_active_model(home: str | os.PathLike[str] | None = None, *, models_dir: str | os.PathLike[str] | None = None,
+                      device: str | None = None):
+    """(model, tokenizer) of the deployed active version — what GeneratorEngine serves."""
+    # resolve the link once: a concurrent switch cannot hand us half of two versions
+    folder = fine_tuned_path(home).resolve()
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise UserFacingError(f"no model is deployed at {fine_tuned_path(home)}: promote one (materialize "
+                              "active_model_version) or run `rxt5 deploy VERSION` / `rxt5 switch --base`")
+    return load_deployed_model(folder, manifest, device=device,
+                               models_dir=Path(models_dir) if models_dir is not None else models_root(home))
 
 
 def _deployment_folder(models: Path, version: dict[str, Any]) -> Path:

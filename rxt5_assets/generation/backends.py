@@ -6,9 +6,12 @@ written against `GenerationBackend` only, so the serving path can change without
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Sequence
+
+_SEED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,18 @@ class TransformersBackend:
         if sample:
             kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p,
                           num_return_sequences=k)
-            if params.seed is not None:
+
+        def run():
+            return generate_ids(self.model, self.tokenizer, list(prompts), max_new_tokens=params.max_new_tokens,
+                                repetition_penalty=params.repetition_penalty,
+                                max_source_length=self.max_source_length, **kwargs)
+
+        if sample and params.seed is not None:
+            with _SEED_LOCK:  # torch's generator is process-wide: a seeded call must not interleave with another
                 torch.manual_seed(params.seed)
-        ids = generate_ids(self.model, self.tokenizer, list(prompts), max_new_tokens=params.max_new_tokens,
-                           repetition_penalty=params.repetition_penalty, max_source_length=self.max_source_length,
-                           **kwargs)
+                ids = run()
+        else:
+            ids = run()
         texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
         per = k if sample else 1
         return [texts[i * per:(i + 1) * per] for i in range(len(prompts))]
@@ -85,19 +95,11 @@ def load_backend(deployment_folder: str | Path, *, kind: str = "auto", device: s
 
 
 def _transformers_backend(deployment_folder: str | Path, *, device: str | None, home) -> TransformersBackend:
-    import json
-
-    from rxt5_assets.evaluation.promotion import DEPLOYMENT_MANIFEST, models_root
-    from rxt5_assets.training.base_model import load_base_model
-    from rxt5_assets.training.generate import load_trained
+    from rxt5_assets.evaluation.promotion import DEPLOYMENT_MANIFEST, load_deployed_model, models_root, read_manifest
 
     folder = Path(deployment_folder).resolve()
-    manifest = json.loads((folder / DEPLOYMENT_MANIFEST).read_text())
-    if manifest["kind"] == "base":
-        model, tokenizer = load_base_model(manifest["base_model"], models_dir=models_root(home))
-        if device is not None:
-            model.to(device)
-        model.eval()
-    else:
-        model, tokenizer = load_trained(folder, models_root(home), device=device)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise FileNotFoundError(f"{folder / DEPLOYMENT_MANIFEST}: not a deployment folder")
+    model, tokenizer = load_deployed_model(folder, manifest, models_dir=models_root(home), device=device)
     return TransformersBackend(model, tokenizer)

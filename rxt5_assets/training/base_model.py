@@ -7,6 +7,7 @@ Nothing is downloaded unless the caller passes `allow_download=True`.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,10 @@ from rxt5_assets.training.config import DEMO, TINY
 from rxt5_assets.training.tiny import METADATA_FILE, is_complete_base, read_tiny_metadata, tiny_base_dir
 
 log = logging.getLogger(__name__)
+
+#: held by every model load in this process: transformers' from_pretrained is not thread-safe within one process —
+#: two threads loading at once failed 18 of 18 times ("Cannot copy out of meta tensor"), with weights reported missing
+MODEL_LOAD_LOCK = threading.RLock()
 
 
 class BaseModelNotFoundError(UserFacingError, FileNotFoundError):
@@ -53,6 +58,13 @@ def _looks_like_path(name: str) -> bool:
 
 def load_base_model(name_or_path: str, *, models_dir: Path | str, allow_download: bool = False,
                     dtype: Any = None) -> tuple[Any, Any]:
+    """`_load_base_model` under MODEL_LOAD_LOCK."""
+    with MODEL_LOAD_LOCK:
+        return _load_base_model(name_or_path, models_dir=models_dir, allow_download=allow_download, dtype=dtype)
+
+
+def _load_base_model(name_or_path: str, *, models_dir: Path | str, allow_download: bool = False,
+                     dtype: Any = None) -> tuple[Any, Any]:
     """(model, tokenizer) of a seq2seq base.
 
     * 'demo': the base shipped in the package (rxt5_assets/models/demo_base).

@@ -28,6 +28,16 @@ def read_training_metadata(adapter_dir: Path | str) -> dict[str, Any]:
 
 def load_trained(adapter_dir: Path | str, models_dir: Path | str, *, allow_download: bool = False,
                  check_fingerprint: bool = True, device: str | None = None) -> tuple[Any, Any]:
+    """`_load_trained` under the process-wide model-load lock (base_model.MODEL_LOAD_LOCK)."""
+    from rxt5_assets.training.base_model import MODEL_LOAD_LOCK
+
+    with MODEL_LOAD_LOCK:
+        return _load_trained(adapter_dir, models_dir, allow_download=allow_download,
+                             check_fingerprint=check_fingerprint, device=device)
+
+
+def _load_trained(adapter_dir: Path | str, models_dir: Path | str, *, allow_download: bool = False,
+                  check_fingerprint: bool = True, device: str | None = None) -> tuple[Any, Any]:
     """(model, tokenizer) ready for generation, in eval mode.
 
     A LoRA adapter folder (adapter_config.json) is loaded with `PeftModel.from_pretrained` onto its base: the base named

@@ -321,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=42, help="seed of the sample and of sampling")
     evaluate.add_argument("--promote", action="store_true", help="promote the candidate when it passes")
     evaluate.set_defaults(func=cmd_evaluate)
+    from rxt5_assets.retrieval.cli import add_retrieval_commands  # argparse only: no torch at import
+
+    add_retrieval_commands(commands)
     return parser
 
 

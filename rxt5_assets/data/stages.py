@@ -50,7 +50,7 @@ class PrepareConfig:
     # generation with RAG gets, retrieved from train-side files of the same repo, the example's own chunk excluded
     retrieval_augmented: bool = False
     retrieval_k: int = 2
-    retrieval_method: str = "hybrid"
+    retrieval_method: str = "fts"
 
     def example_config(self) -> ExampleConfig:
         return ExampleConfig(quality_threshold=self.quality_threshold, eval_fraction=self.eval_fraction, seed=self.seed,

@@ -29,7 +29,8 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
     from rxt5_assets.retrieval.search import retrieve
 
     with Database(home=args.home).connect() as conn:
-        hits = retrieve(conn, args.query, repo=args.repo, language=args.language, k=args.k, method=args.method)
+        hits = retrieve(conn, args.query, repo=args.repo, language=args.language, k=args.k, method=args.method,
+                        include_tests=args.include_tests)
         conn.commit()
     if args.json:
         print(json.dumps([hit.as_dict() for hit in hits], indent=2))
@@ -68,7 +69,8 @@ def add_retrieval_commands(commands) -> None:
     search.add_argument("--repo", required=True, help="the repo whose chunks are searched")
     search.add_argument("--language", required=True, choices=("rust", "elixir"), help="the language of the chunks")
     search.add_argument("-k", type=int, default=3, help="hits returned (default: %(default)s)")
-    search.add_argument("--method", default="hybrid", choices=("fts", "vector", "hybrid"),
+    search.add_argument("--method", default="fts", choices=("fts", "vector", "hybrid"),
                         help="retriever (default: %(default)s)")
+    search.add_argument("--include-tests", action="store_true", help="also return test code (left out by default)")
     search.add_argument("--json", action="store_true", help="print the hits as JSON (content included)")
     search.set_defaults(func=cmd_retrieve)

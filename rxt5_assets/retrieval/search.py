@@ -8,6 +8,7 @@
   exact scan within the repo's chunks; missing embeddings of the repo are computed first (cheap when there are none).
 * **hybrid**: reciprocal rank fusion of the two lists, score Σ 1 / (60 + rank), at most 2 hits per file (Tabby).
 
+The default is `fts`, by measurement (bench/bench_retrieval.py; README). Test code is left out unless asked for.
 Results are only ever chunks of `repo` and `language` that exist now (deleted chunks take their embeddings with them).
 When pgvector is unavailable, `vector` and `hybrid` fall back to `fts` and say so in the log and in each hit's `method`.
 """
@@ -26,7 +27,9 @@ from rxt5_assets.errors import UserFacingError
 log = logging.getLogger(__name__)
 
 METHODS = ("fts", "vector", "hybrid")
-DEFAULT_METHOD = "hybrid"
+# chosen by bench/bench_retrieval.py on the demo corpus: full-text search beats the demo encoder's embeddings and their
+# fusion in every situation measured (the tiny demo base was never trained to embed; a larger encoder may change this)
+DEFAULT_METHOD = "fts"
 RRF_CONSTANT = 60
 PER_FILE_CAP = 2
 CANDIDATES = 50  # each retriever's list length before fusion
@@ -79,8 +82,15 @@ def _chunk(row: Sequence[Any], score: float, method: str) -> RetrievedChunk:
                           score=float(score), method=method, language=language, start_line=start, end_line=end)
 
 
-def _filters(repo: str, language: str, exclude_chunk_ids: Iterable[int], exclude_files: Iterable[str]):
+# test code: a Rust `#[cfg(test)]` module, a file under test/ or tests/, an ExUnit `*_test.exs`
+TEST_CHUNK_SQL = r"(c.item_kind = 'test_module' or c.file_path ~ '(^|/)tests?/|_test\.exs?$')"
+
+
+def _filters(repo: str, language: str, exclude_chunk_ids: Iterable[int], exclude_files: Iterable[str],
+             include_tests: bool = False):
     clauses = ["c.repo = %s", "c.language = %s", "c.content is not null"]
+    if not include_tests:
+        clauses.append(f"not coalesce({TEST_CHUNK_SQL}, false)")
     params: list[Any] = [repo, language]
     ids = [int(i) for i in exclude_chunk_ids]
     if ids:
@@ -102,11 +112,12 @@ def query_words(conn: psycopg.Connection, query: str) -> list[str]:
 
 
 def fts_search(conn: psycopg.Connection, query: str, *, repo: str, language: str, limit: int = CANDIDATES,
-               exclude_chunk_ids: Iterable[int] = (), exclude_files: Iterable[str] = ()) -> list[RetrievedChunk]:
+               exclude_chunk_ids: Iterable[int] = (), exclude_files: Iterable[str] = (),
+               include_tests: bool = False) -> list[RetrievedChunk]:
     words = query_words(conn, query)
     if not words:
         return []
-    where, params = _filters(repo, language, exclude_chunk_ids, exclude_files)
+    where, params = _filters(repo, language, exclude_chunk_ids, exclude_files, include_tests)
     tsquery = " | ".join(words)  # lexemes are [[:alnum:]]+ only: nothing to quote
     rows = conn.execute(
         f"""select {_COLUMNS}, ts_rank_cd(c.search_tsv, q, 1) as rank
@@ -118,14 +129,14 @@ def fts_search(conn: psycopg.Connection, query: str, *, repo: str, language: str
 
 def vector_search(conn: psycopg.Connection, query: str, *, repo: str, language: str, limit: int = CANDIDATES,
                   exclude_chunk_ids: Iterable[int] = (), exclude_files: Iterable[str] = (), encoder=None,
-                  update: bool = True) -> list[RetrievedChunk]:
+                  update: bool = True, include_tests: bool = False) -> list[RetrievedChunk]:
     """Nearest chunks by cosine distance; `update` first embeds the repo's chunks that lack an embedding."""
     from rxt5_assets.retrieval.embeddings import get_encoder, update_embeddings, vector_literal
 
     encoder = encoder or get_encoder()
     if update:
         update_embeddings(conn, repo=repo, language=language, encoder=encoder)
-    where, params = _filters(repo, language, exclude_chunk_ids, exclude_files)
+    where, params = _filters(repo, language, exclude_chunk_ids, exclude_files, include_tests)
     vector = vector_literal(encoder.embed([query])[0])
     rows = conn.execute(
         f"""select {_COLUMNS}, 1 - (e.embedding <=> %s::vector) as similarity
@@ -185,11 +196,13 @@ def _no_chunks_message(conn: psycopg.Connection, repo: str, language: str) -> st
 def retrieve(conn: psycopg.Connection, query: str, *, repo: str, language: str, k: int = 3,
              method: str = DEFAULT_METHOD, exclude_chunk_ids: Iterable[int] = (),
              exclude_files: Iterable[str] = (), encoder=None, candidates: int = CANDIDATES,
-             per_file: int | None = None) -> list[RetrievedChunk]:
+             per_file: int | None = None, include_tests: bool = False) -> list[RetrievedChunk]:
     """The `k` chunks of `repo` in `language` that best match `query`, best first.
 
-    `exclude_chunk_ids` / `exclude_files` (file paths within the repo) are never returned. `per_file` caps hits per
-    file (default: 2 for hybrid, no cap for a single retriever). Raises NoChunksError when the repo has no chunks of the
+    `exclude_chunk_ids` / `exclude_files` (file paths within the repo) are never returned, nor test code unless
+    `include_tests` (a test module out-ranks the code it tests on that code's own words, and is poorer context for
+    writing new code: measured in bench/bench_retrieval.py). `per_file` caps hits per file (default: 2 for hybrid,
+    no cap for a single retriever). Raises NoChunksError when the repo has no chunks of the
     language, RetrievalError for an unknown method; a blank query retrieves nothing. May write the repo's missing
     embeddings (committed at once when the connection is idle, else part of the caller's transaction).
     """
@@ -208,7 +221,8 @@ def retrieve(conn: psycopg.Connection, query: str, *, repo: str, language: str, 
         if not vector_available(conn):
             log.warning("%s; retrieving for %r by full-text search", pgvector_missing_message(conn), repo)
             method = "fts"
-    common = dict(repo=repo, language=language, exclude_chunk_ids=exclude_chunk_ids, exclude_files=exclude_files)
+    common = dict(repo=repo, language=language, exclude_chunk_ids=exclude_chunk_ids, exclude_files=exclude_files,
+                  include_tests=include_tests)
     if method == "fts":
         hits = fts_search(conn, query, limit=max(k, candidates) if per_file else k, **common)
     elif method == "vector":

@@ -54,6 +54,13 @@ pub fn backoff_delay(attempt: u32) -> u64 {
 }
 '''
 
+ALPHA_TESTS = '''\
+#[test]
+fn parses_a_header_line_into_name_and_value() {
+    assert_eq!(alpha::parse_header("Host: example.org"), Some(("Host".into(), "example.org".into())));
+}
+'''
+
 RATE_LIMIT = '''\
 /// A token bucket rate limiter that refills tokens at a fixed rate per second.
 pub struct TokenBucket {
@@ -74,7 +81,8 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 @pytest.fixture
 def two_repos(database: Database, tmp_path: Path) -> Database:
     ingest_path(database, _write(tmp_path / "alpha", {"src/headers.rs": ALPHA_HEADERS, "src/backoff.rs": ALPHA_BACKOFF,
-                                                      "lib/header_cache.ex": ALPHA_CACHE_EX}), "alpha", progress=False)
+                                                      "lib/header_cache.ex": ALPHA_CACHE_EX,
+                                                      "tests/headers.rs": ALPHA_TESTS}), "alpha", progress=False)
     ingest_path(database, _write(tmp_path / "beta", {"src/headers.rs": BETA_HEADERS}), "beta", progress=False)
     return database
 
@@ -113,6 +121,15 @@ def test_fts_and_hybrid_find_an_item_by_its_doc_words(two_repos: Database, metho
                         exclude_chunk_ids=[own], exclude_files=["src/backoff.rs"])
         assert hits and own not in {hit.chunk_id for hit in hits}
         assert {hit.file_path for hit in hits} == {"src/headers.rs"}
+
+
+def test_test_code_is_left_out_unless_asked_for(two_repos: Database):
+    with two_repos.connect() as conn:
+        query = "parses a header line into name and value"
+        assert "tests/headers.rs" not in {hit.file_path for hit in retrieve(conn, query, repo="alpha",
+                                                                            language="rust", k=10, method="fts")}
+        kept = retrieve(conn, query, repo="alpha", language="rust", k=10, method="fts", include_tests=True)
+        assert "tests/headers.rs" in {hit.file_path for hit in kept}
 
 
 def test_fts_column_is_filled_for_rows_any_writer_inserts(database: Database):

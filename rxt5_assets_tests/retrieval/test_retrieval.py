@@ -282,3 +282,43 @@ def test_augmented_examples_never_see_their_own_chunk_or_eval_files(two_repos: D
         out = augment_examples([{k: v for k, v in rows[2].items() if k != "split"}], conn,
                                train_files={("alpha", "src/headers.rs")}, method="fts")
         assert "saturating_mul" not in out[0]["input"]
+
+
+def test_data_stage_hook_augments_only_when_asked(two_repos: Database):
+    import polars as pl
+
+    from rxt5_assets.data.examples import EXAMPLE_SCHEMA
+    from rxt5_assets.data.stages import PrepareConfig, retrieval_augmented
+
+    with two_repos.connect() as conn:
+        render = _chunk_id(conn, "alpha", "render_header")
+        row = {"input": "generate rust function: Renders a header name and value back into the wire form.",
+               "target": "pub fn render_header", "language": "rust", "task": "generate", "quality_score": 0.9,
+               "source_id": str(render), "code_chunk_id": render, "repo": "alpha", "file_path": "src/headers.rs",
+               "split": "train", "quality_breakdown": "{}"}
+        frame = pl.DataFrame([row], schema=EXAMPLE_SCHEMA)
+        assert retrieval_augmented(conn, frame, PrepareConfig()) is frame  # off by default: untouched
+        out = retrieval_augmented(conn, frame, PrepareConfig(retrieval_augmented=True))
+        assert out.schema == frame.schema and out.height == 1
+        text = out["input"][0]
+        assert text.startswith(row["input"]) and "// context: src/headers.rs\n/// Parses an HTTP header" in text
+        assert "format!(" not in text
+
+
+def test_cli_index_and_retrieve(two_repos: Database, monkeypatch, capsys):
+    import json
+
+    from rxt5_assets.cli import main
+
+    monkeypatch.setenv("RXT5_DATABASE_URL", two_repos.url)
+    assert main(["index", "--repo", "beta", "--quiet", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pgvector"] and report["embedded"] == report["chunks"] == 2
+    assert main(["index", "--repo", "beta", "--quiet", "--json"]) == 0
+    assert (lambda r: (r["embedded"], r["already"]))(json.loads(capsys.readouterr().out)) == (0, 2)
+    assert main(["retrieve", "exponential backoff before a retry", "--repo", "alpha", "--language", "rust", "-k", "1",
+                 "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert [(hit["name"], hit["repo"], hit["method"]) for hit in hits] == [("backoff_delay", "alpha", "fts")]
+    assert main(["retrieve", "anything", "--repo", "nowhere", "--language", "rust"]) == 1
+    assert "rxt5: no rust code to retrieve from: repo 'nowhere'" in capsys.readouterr().err

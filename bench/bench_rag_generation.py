@@ -77,7 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context-k", type=int, default=2, help="retrieved chunks per input")
     parser.add_argument("--method", default=None, help="retriever (default: retrieve's default)")
     parser.add_argument("--adapter", help="an adapter trained on this split (default: train the quick start's)")
+    parser.add_argument("--rag-adapter", help="an adapter trained on the RAG examples of this split")
     parser.add_argument("--train-rag", action="store_true", help="also train and evaluate a RAG-trained adapter")
+    parser.add_argument("--systems", default=None,
+                        help="comma-separated: base, adapter, rag, or none (default: base,adapter and rag when "
+                             "--train-rag or --rag-adapter); e.g. `--train-rag --systems none` only trains")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a training interrupted earlier from its last checkpoint")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
@@ -114,16 +120,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(rows)} eval rows, {with_context_count} got context ({method}, k={args.context_k}) in "
               f"{retrieval_seconds:.1f} s", flush=True)
 
-        systems = {"base": load_base_model("demo", models_dir=home / "models")}
-        if args.adapter:
-            adapter_dir = Path(args.adapter)
-        else:
-            t0 = time.perf_counter()
-            adapter_dir = train(train_config(manifest, home, "plain")).adapter_dir
-            print(f"plain adapter trained in {time.perf_counter() - t0:.0f} s; load {os.getloadavg()[0]:.2f}",
-                  flush=True)
-        systems["adapter"] = load_trained(adapter_dir, home / "models")
-        if args.train_rag:
+        wanted = (args.systems.split(",") if args.systems else
+                  ["base", "adapter"] + ["rag"] * bool(args.train_rag or args.rag_adapter))
+        systems = {}
+        if "base" in wanted:
+            systems["base"] = load_base_model("demo", models_dir=home / "models")
+        if "adapter" in wanted:
+            if args.adapter:
+                adapter_dir = Path(args.adapter)
+            else:
+                t0 = time.perf_counter()
+                adapter_dir = train(train_config(manifest, home, "plain", resume=args.resume)).adapter_dir
+                print(f"plain adapter trained in {time.perf_counter() - t0:.0f} s; load {os.getloadavg()[0]:.2f}",
+                      flush=True)
+            systems["adapter"] = load_trained(adapter_dir, home / "models")
+        if args.rag_adapter and "rag" in wanted:
+            systems["RAG-trained adapter"] = load_trained(Path(args.rag_adapter), home / "models")
+        elif args.train_rag:
             t0 = time.perf_counter()
             rag_dir = home / "datasets" / "rag"
             write_rows(augment_examples(train_rows, conn, train_files=train_files, k=args.context_k, method=method),
@@ -134,10 +147,11 @@ def main(argv: list[str] | None = None) -> int:
             rag_manifest = {**manifest, "train_file": str(rag_dir / "train.jsonl"),
                             "eval_file": str(rag_dir / "eval.jsonl")}
             t0 = time.perf_counter()
-            rag_adapter = train(train_config(rag_manifest, home, "rag")).adapter_dir
+            rag_adapter = train(train_config(rag_manifest, home, "rag", resume=args.resume)).adapter_dir
             print(f"RAG examples built in {augment_seconds:.1f} s; RAG adapter trained in "
                   f"{time.perf_counter() - t0:.0f} s; load {os.getloadavg()[0]:.2f}", flush=True)
-            systems["RAG-trained adapter"] = load_trained(rag_adapter, home / "models")
+            if "rag" in wanted:
+                systems["RAG-trained adapter"] = load_trained(rag_adapter, home / "models")
 
     results: dict = {"rows": len(rows), "with_context": with_context_count, "method": method,
                      "context_k": args.context_k, "systems": {}}
@@ -149,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             samples[(label, variant)] = greedy
             print(f"  {label}, {variant}: {seconds:.0f} s; load {os.getloadavg()[0]:.2f}", flush=True)
 
+    if not systems:
+        return 0
     print(f"\n| language (rows) | system | strict-valid % no context | with context | chrF no context | "
           f"with context |\n|---|---|---:|---:|---:|---:|")
     for language in ("rust", "elixir", "all"):

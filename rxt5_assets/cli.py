@@ -330,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     from rxt5_assets.generation.cli import add_generation_commands  # rxt5 generate, rxt5 serve
 
     add_generation_commands(commands)
+
+    from rxt5_assets.retrieval.cli import add_retrieval_commands  # argparse only: no torch at import
+
+    add_retrieval_commands(commands)
     return parser
 
 

@@ -46,6 +46,11 @@ class PrepareConfig:
     seed: int = 42
     workers: int = 1
     quality_weights: QualityWeights = field(default_factory=QualityWeights)
+    # retrieval-augmented examples (rxt5_assets/retrieval/augment.py): implement/generate inputs carry the context
+    # generation with RAG gets, retrieved from train-side files of the same repo, the example's own chunk excluded
+    retrieval_augmented: bool = False
+    retrieval_k: int = 2
+    retrieval_method: str = "fts"
 
     def example_config(self) -> ExampleConfig:
         return ExampleConfig(quality_threshold=self.quality_threshold, eval_fraction=self.eval_fraction, seed=self.seed,
@@ -185,6 +190,7 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
 def dataset_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig) -> dict:
     session_id = files.read_json(files.session)["session_id"]
     examples = pl.concat([pl.read_parquet(files.examples), pl.read_parquet(files.pair_examples)])
+    examples = retrieval_augmented(conn, examples, config)
     train, evaluation, mix = mix_training_split(examples, config.mix_config())
     found = {language: train.filter(pl.col("language") == language).height for language in config.languages}
     if any(count < config.min_examples for count in found.values()):
@@ -204,6 +210,15 @@ def dataset_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path
     update_session(conn, session_id, status="prepared", example_count=train.height + evaluation.height,
                    stats={"dataset": {k: v for k, v in manifest.items() if k != "session_id"}})
     return {**manifest, "train": train, "eval": evaluation}
+
+
+def retrieval_augmented(conn: psycopg.Connection, examples: pl.DataFrame, config: PrepareConfig) -> pl.DataFrame:
+    """The examples with retrieved context on their implement/generate inputs when `config.retrieval_augmented`."""
+    if not config.retrieval_augmented:
+        return examples
+    from rxt5_assets.retrieval.augment import augment_frame
+
+    return augment_frame(conn, examples, k=config.retrieval_k, method=config.retrieval_method)
 
 
 def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig,

@@ -7,6 +7,57 @@ import psycopg
 # Any fixed 64-bit key: all rxt5 processes take this lock before touching the schema.
 _MIGRATION_LOCK_KEY = 0x7278_7435_6D69_6772
 
+# Retrieval (migration 5). Full-text search is maintained by the database itself: a generated tsvector column that any
+# writer of code_chunks fills, over the item name (weight A), the file path (B) and the content, with identifiers split
+# into words (snake_case, CamelCase, Module.function, put/3) and the `simple` configuration, so code tokens are
+# lower-cased but never stemmed. Embeddings live in their own table (one row per chunk and encoder fingerprint, dropped
+# with their chunk); it needs pgvector, so it is created only where `create extension vector` succeeds (an external
+# server without pgvector keeps full-text search). `rxt5_assets.retrieval.store` re-runs EMBEDDINGS_SQL when the
+# extension appears later.
+EMBEDDINGS_SQL = r"""
+do $$
+begin
+    create extension if not exists vector;
+exception when others then
+    raise notice 'pgvector is not available on this server (%); retrieval uses full-text search only', sqlerrm;
+end
+$$;
+do $$
+begin
+    if exists (select 1 from pg_extension where extname = 'vector') then
+        create table if not exists code_chunk_embeddings (
+            chunk_id          bigint not null references code_chunks (id) on delete cascade,
+            model_fingerprint text not null,   -- the encoder that made it: "<name>:<weights fingerprint>"
+            content_hash      text not null,   -- the chunk's content_hash when embedded: a changed row is re-embedded
+            embedding         vector not null, -- mean-pooled encoder states, L2-normalised
+            inserted_at       timestamptz not null default now(),
+            updated_at        timestamptz not null default now(),
+            primary key (chunk_id, model_fingerprint)
+        );
+    end if;
+end
+$$;
+"""
+
+RETRIEVAL_SQL = r"""
+create or replace function rxt5_code_words(text) returns text
+    language sql immutable parallel safe
+    as $fn$
+    select regexp_replace(
+               regexp_replace(
+                   regexp_replace(coalesce($1, ''), '([[:lower:][:digit:]])([[:upper:]])', '\1 \2', 'g'),
+                   '([[:upper:]]+)([[:upper:]][[:lower:]])', '\1 \2', 'g'),
+               '[^[:alnum:]]+', ' ', 'g')
+    $fn$;
+alter table code_chunks add column if not exists search_tsv tsvector generated always as (
+    setweight(to_tsvector('simple'::regconfig, rxt5_code_words(item_name)), 'A')
+    || setweight(to_tsvector('simple'::regconfig, rxt5_code_words(file_path)), 'B')
+    || to_tsvector('simple'::regconfig, rxt5_code_words(left(content, 200000)))
+) stored;
+create index if not exists code_chunks_search_tsv_idx on code_chunks using gin (search_tsv);
+create index if not exists code_chunks_repo_language_idx on code_chunks (repo, language);
+""" + EMBEDDINGS_SQL
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -177,6 +228,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         create index if not exists t5_deployments_inserted_idx on t5_deployments (id desc);
         """,
+    ),
+    (
+        5,
+        "retrieval: full-text search column and index on code_chunks, pgvector embeddings",
+        RETRIEVAL_SQL,
     ),
 ]
 

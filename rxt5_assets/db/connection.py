@@ -211,7 +211,8 @@ class Database:
         try:
             return psycopg.connect(self.url, autocommit=autocommit)
         except psycopg.OperationalError as exc:
-            raise DatabaseError(f"cannot connect to PostgreSQL at {redact(self.url)}: {exc}".strip()) from exc
+            detail = redact(" ".join(str(exc).split()))  # one line: psycopg's messages span several
+            raise DatabaseError(f"cannot connect to PostgreSQL at {redact(self.url)}: {detail}") from exc
 
     def migrate(self) -> list[int]:
         from rxt5_assets.db.migrations import migrate

@@ -27,6 +27,7 @@ examples:
   rxt5 versions                       model versions, their metrics, and which one is active
   rxt5 deploy VERSION                 serve VERSION (models/active); `rxt5 rollback` goes back
   rxt5 switch --base | --fine-tuned   serve the bare base, or the fine-tuned version again
+  rxt5 summary                        chunks, dataset, base vs fine-tuned, the gate, the active version
 """
 
 
@@ -353,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=42, help="seed of the sample and of sampling")
     evaluate.add_argument("--promote", action="store_true", help="promote the candidate when it passes")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    from rxt5_assets.summary import add_summary_commands  # argparse only: nothing heavy at import
+
+    add_summary_commands(commands)
     return parser
 
 

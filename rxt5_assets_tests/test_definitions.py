@@ -84,6 +84,14 @@ def test_insufficient_data_fails_with_the_funnel(database: Database, tmp_path: P
     assert "too_short 1" in message
 
 
+GRAPH_QUERY = """{
+  assetNodes { assetKey { path } groupName description dependencyKeys { path }
+               assetChecksOrError { ... on AssetChecks { checks { name blocking } } } }
+  repositoriesOrError { ... on RepositoryConnection { nodes {
+      name jobs { name } sensors { name defaultStatus targets { pipelineName } } } } }
+}"""
+
+
 def test_dagster_dev_serves_the_graph_with_storage_in_postgres(tmp_path: Path):
     """`dagster dev` from the project root, with nothing else running: dagster.yaml puts its storage in PostgreSQL."""
     import os
@@ -108,7 +116,7 @@ def test_dagster_dev_serves_the_graph_with_storage_in_postgres(tmp_path: Path):
     server = subprocess.Popen([str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=project, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
+        query = json.dumps({"query": GRAPH_QUERY}).encode()
         deadline, answer = time.monotonic() + 120, None
         while time.monotonic() < deadline and answer is None:
             try:
@@ -118,8 +126,27 @@ def test_dagster_dev_serves_the_graph_with_storage_in_postgres(tmp_path: Path):
             except OSError:
                 time.sleep(1)
         assert answer is not None, server.stderr.read1().decode() if server.stderr else "no answer"
-        keys = {"/".join(node["assetKey"]["path"]) for node in answer["data"]["assetNodes"]}
-        assert set(DATA_GRAPH) <= keys and {"base_model", "lora_adapter"} <= keys
+        assert "errors" not in answer, answer["errors"]
+        nodes = {"/".join(node["assetKey"]["path"]): node for node in answer["data"]["assetNodes"]}
+        # what Dagit draws is the code's graph: every asset, its upstream edges, group, description and checks
+        graph = defs.resolve_asset_graph()
+        assert set(nodes) == {key.to_user_string() for key in graph.get_all_asset_keys()}
+        for key in graph.get_all_asset_keys():
+            node = nodes[key.to_user_string()]
+            assert {"/".join(k["path"]) for k in node["dependencyKeys"]} == \
+                {k.to_user_string() for k in graph.get(key).parent_keys}, key
+            assert node["groupName"] == graph.get(key).group_name and node["description"], key
+        assert nodes["base_model"]["dependencyKeys"] == []  # a root, as the README draws it
+        assert {"/".join(k["path"]) for k in nodes["lora_adapter"]["dependencyKeys"]} >= {"base_model",
+                                                                                          "training_dataset"}
+        checks = {c["name"]: c for node in nodes.values() for c in node["assetChecksOrError"].get("checks", [])}
+        assert checks["candidate_not_worse_than_active"]["blocking"] is True
+        assert {key.name for key in graph.asset_check_keys} == set(checks)
+        (repository,) = answer["data"]["repositoriesOrError"]["nodes"]
+        sensors = {s["name"]: s for s in repository["sensors"]}
+        assert sensors["new_code_chunks_sensor"]["defaultStatus"] == "RUNNING"
+        assert [t["pipelineName"] for t in sensors["new_code_chunks_sensor"]["targets"]] == ["retrain_job"]
+        assert "retrain_job" in {job["name"] for job in repository["jobs"]}
         with psycopg.connect(embedded_server(tmp_path / "home").get_uri("dagster")) as conn:
             assert conn.execute("select to_regclass('runs') is not null").fetchone()[0]  # dagster-postgres tables
     finally:
@@ -138,3 +165,26 @@ def test_quality_weights_are_configurable_from_dagster():
     assert weights.indicator_weights["rust"]["tests"] == 3.0
     assert weights.indicator_weights["rust"]["doc_comments"] == 1.0  # the other defaults stay
     assert weights.baseline == 0.2 and weights.indicator_weights["elixir"]["doc"] == 1.0
+
+
+def test_compute_logs_are_kept_under_rxt5_home(database: Database, tmp_path: Path, monkeypatch):
+    """dagster.yaml's compute log manager writes step stdout/stderr under $RXT5_HOME, not a temp instance folder."""
+    from rxt5_assets.db.dagster_storage import Rxt5ComputeLogManager
+    from rxt5_assets.defs.data_assets import code_chunks
+
+    project = Path(__file__).resolve().parents[1]
+    home = tmp_path / "home"
+    monkeypatch.setenv("RXT5_HOME", str(home))
+    monkeypatch.delenv("RXT5_DAGSTER_DATABASE_URL", raising=False)
+    with DagsterInstance.from_config(str(project)) as instance:
+        manager = instance.compute_log_manager
+        assert isinstance(manager, Rxt5ComputeLogManager)
+        assert Path(manager._base_dir) == (home / "dagster" / "compute_logs").resolve()
+        result = materialize([code_chunks], instance=instance,
+                             resources={"database": DatabaseResource(database_url=database.url),
+                                        "data_prep": DataPreparationResource()})
+        assert result.success
+        logs = list((home / "dagster" / "compute_logs" / result.run_id).rglob("*.err"))
+        assert logs, sorted(p.name for p in (home / "dagster" / "compute_logs").rglob("*"))
+        # the library's own log lines (evaluation progress, ...) reach the run's event log
+        assert instance.get_settings("python_logs")["managed_python_loggers"] == ["rxt5_assets"]

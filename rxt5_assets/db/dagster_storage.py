@@ -7,12 +7,15 @@ where the URL comes from: resolved when the instance loads (RXT5_DAGSTER_DATABAS
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 from dagster import Field, StringSource
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.storage import DagsterPostgresStorage
 
-from rxt5_assets.db.connection import dagster_storage_url
+from rxt5_assets.db.connection import dagster_storage_url, rxt5_home
 
 
 class Rxt5DagsterStorage(DagsterPostgresStorage):
@@ -39,3 +42,26 @@ class Rxt5DagsterStorage(DagsterPostgresStorage):
     @property
     def schedule_storage_data(self):
         return self._storage_data("PostgresScheduleStorage")
+
+
+class Rxt5ComputeLogManager(LocalComputeLogManager):
+    """Dagster's local compute-log manager with its folder under $RXT5_HOME (`dagster/compute_logs`) by default.
+
+    Without one, `dagster dev` keeps each step's stdout/stderr in a temporary instance folder it deletes at exit, and
+    Dagit later shows "No log file available". The folder is resolved (absolute) when the instance loads, so the
+    webserver, the daemon and every run worker agree on it wherever they were started.
+    """
+
+    @classmethod
+    def config_type(cls):
+        return {"base_dir": Field(StringSource, is_required=False, description="default: $RXT5_HOME/dagster/compute_logs"),
+                "home": Field(StringSource, is_required=False, description="RXT5_HOME override")}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        base_dir = config_value.get("base_dir") or str(compute_logs_dir(config_value.get("home")))
+        return cls(base_dir=base_dir, inst_data=inst_data)
+
+
+def compute_logs_dir(home: str | None = None) -> Path:
+    return (rxt5_home(home) / "dagster" / "compute_logs").resolve()

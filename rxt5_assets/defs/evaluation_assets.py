@@ -244,8 +244,11 @@ def active_model_version(
     })
 
 
+#: every retrain_job run carries it; run coordinators limit it to one at a time (dagster.yaml, deploy/)
+RETRAIN_TAG = "rxt5/retrain"
+
 retrain_job = define_asset_job(
-    "retrain_job", selection=AssetSelection.all(),
+    "retrain_job", selection=AssetSelection.all(), tags={RETRAIN_TAG: "true"},
     description="The whole graph: data → base → LoRA → evaluation → gated promotion (what the sensor will launch).")
 
 EVALUATION_ASSETS = [evaluation_metrics, active_model_version]

@@ -1,6 +1,7 @@
 """Model stage: base_model → lora_adapter (fine-tuning with live progress, registered as an inactive version)."""
 
 from pathlib import Path
+from typing import Optional
 
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
@@ -76,6 +77,24 @@ def base_model(context: AssetExecutionContext, training: TrainingResource, works
     return MaterializeResult(metadata=metadata)
 
 
+def _active_adapter(db, training: TrainingResource, context) -> Optional[Path]:
+    """The active version's adapter folder when it can be continued (a LoRA adapter of the same base), else None."""
+    from rxt5_assets.db.model_versions import active_version, is_base
+
+    with db.connect() as conn:
+        active = active_version(conn)
+    if active is None or is_base(active):
+        context.log.info("continue_from_active: no fine-tuned version is active; training fresh from the base")
+        return None
+    adapter = Path(active["adapter_path"] or "")
+    if active["base_model"] != training.base_model or not (adapter / "adapter_config.json").is_file():
+        context.log.info(f"continue_from_active: the active version {active['version']} is not a LoRA adapter of "
+                         f"{training.base_model!r}; training fresh from the base")
+        return None
+    context.log.info(f"continuing the active version {active['version']} ({adapter})")
+    return adapter
+
+
 @asset(
     group_name="model",
     kinds={"pytorch", "huggingface", "postgres"},
@@ -118,6 +137,7 @@ def lora_adapter(
         resume=resume, gradient_checkpointing=training.gradient_checkpointing,
         # the dataset already holds the weighted mix: don't weight it twice
         cross_language_learning=data_prep.cross_language_learning,
+        init_adapter=None if resume or not training.continue_from_active else _active_adapter(db, training, context),
     )
     if training.base_model == TINY:
         # the comparison base built from scratch on the org's data: its tokenizer learns every train-side chunk, never
@@ -128,8 +148,14 @@ def lora_adapter(
                          max_seconds=config.tiny_base_max_seconds, max_steps=config.tiny_base_max_steps,
                          seed=config.seed)
     # Dagster's log manager is a logging.Logger: the CLI's LoggingSink writes progress to the run's log as is
-    outcome = train_and_register(db, config, session_id=session_id, extra_sinks=[LoggingSink(context.log)],
-                                 wait_for_lock=training.wait_for_lock)
+    if training.processes > 1:
+        from rxt5_assets.training.launch import train_distributed
+
+        outcome = train_distributed(db, config, session_id=session_id, processes=training.processes,
+                                    log=context.log.info)
+    else:
+        outcome = train_and_register(db, config, session_id=session_id, extra_sinks=[LoggingSink(context.log)],
+                                     wait_for_lock=training.wait_for_lock)
     result = outcome.result
     train_points = [h for h in result.loss_history if "loss" in h]
     eval_points = [h for h in result.loss_history if "eval_loss" in h]

@@ -377,6 +377,7 @@ def _locked_switch(database: Database, home, choose) -> Deployment:
                 _restore_link(models, previous_link)
             raise
     log.info("%s: %s is active (%s)", deployment.action, deployment.version, deployment.path)
+    _prepare_fast_path(deployment, home)  # after the commit, outside the lock; never fails the switch
     return deployment
 
 
@@ -527,3 +528,18 @@ def deployment_history(conn: psycopg.Connection, limit: int = 50) -> list[dict[s
            left join t5_model_versions p on p.id = d.previous_version_id order by d.id desc limit %s""", (limit,))
     names = [c.name for c in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the fast inference path: each deployed version is converted for CTranslate2 once (generation/ctranslate.py)
+
+def _prepare_fast_path(deployment: Deployment, home) -> None:
+    """Build the deployed version's CTranslate2 cache in its deployment folder (`RXT5_FAST_PATH_CONVERT` chooses what;
+    `off` skips it). Runs after the switch committed; a failure is logged and the switch stands — serving then falls
+    back to transformers, or converts at first load."""
+    try:
+        from rxt5_assets.generation.ctranslate import convert_at_deploy
+
+        convert_at_deploy(deployment.path, home=home)
+    except Exception as exc:  # noqa: BLE001 - convert_at_deploy already logs its own failures; this guards the import
+        log.warning("fast-path conversion of %s skipped: %s", deployment.version, exc)

@@ -68,6 +68,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                    help=f"T5 modules LoRA wraps (default: {','.join(PRODUCTION_DEFAULTS['lora_target_modules'])} for "
                         f"a CodeT5+ base, the seed's; {','.join(SMALL_BASE_DEFAULTS['lora_target_modules'])} — every "
                         f"linear layer — for demo/tiny)")
+    g.add_argument("--init-adapter", type=Path, default=None, metavar="DIR",
+                   help="continue from this LoRA adapter folder (e.g. the active version's, $RXT5_HOME/models/active): "
+                        "its weights start the new adapter; it must be trained on the same base weights")
     g.add_argument("--precision", choices=PRECISIONS, default=_default("precision"),
                    help="auto: bf16 on a CUDA GPU that supports it, else fp32 (default: %(default)s)")
 
@@ -129,6 +132,7 @@ def config_from_args(ns: argparse.Namespace, models_dir: Path | str, **overrides
         gradient_checkpointing=ns.gradient_checkpointing,
         cross_language_learning=ns.cross_language_learning, rust_weight=ns.rust_weight,
         elixir_weight=ns.elixir_weight, cross_language_weight=ns.cross_language_weight,
+        init_adapter=ns.init_adapter,
     )
     kwargs.update(overrides)
     return TrainConfig(**kwargs)

@@ -101,6 +101,9 @@ class TrainConfig:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA branch."})
     lora_target_modules: tuple[str, ...] = field(default=("q", "v"), metadata={"help": "T5 modules LoRA wraps."})
+    init_adapter: Path | None = field(default=None, metadata={
+        "help": "Continue from this LoRA adapter (continuous learning: its weights start the new adapter, its LoRA "
+                "shape replaces lora_r/alpha/targets); it must have been trained on the same base weights."})
     # ---- language mix -----------------------------------------------------------------------------------------------
     cross_language_learning: bool = field(default=True, metadata={"help": "Keep cross-language rows (language "
                                                                           "'rust->elixir' etc.). False drops them."})
@@ -128,6 +131,8 @@ class TrainConfig:
         if self.eval_file is not None:
             self.eval_file = Path(self.eval_file)
         self.lora_target_modules = tuple(self.lora_target_modules)
+        if self.init_adapter is not None:
+            self.init_adapter = Path(self.init_adapter)
         self.validate()
 
     def validate(self) -> None:
@@ -159,6 +164,11 @@ class TrainConfig:
             problems.append(f"save_total_limit must be >= 1 or None (got {self.save_total_limit})")
         if self.lora and not self.lora_target_modules:
             problems.append("lora_target_modules is empty")
+        if self.init_adapter is not None:
+            if not self.lora:
+                problems.append("init_adapter continues a LoRA adapter: it needs lora=True")
+            elif not (self.init_adapter / "adapter_config.json").is_file():
+                problems.append(f"init_adapter {self.init_adapter} holds no adapter_config.json")
         if problems:
             raise TrainConfigError("invalid training config: " + "; ".join(problems))
 
@@ -174,9 +184,10 @@ class TrainConfig:
                 "max_source_length", "max_target_length", "warmup_ratio", "weight_decay", "max_grad_norm", "max_steps",
                 "precision", "seed", "gradient_checkpointing", "lora", "lora_r", "lora_alpha", "lora_dropout",
                 "lora_target_modules", "cross_language_learning", "rust_weight", "elixir_weight",
-                "cross_language_weight")
+                "cross_language_weight", "init_adapter")
         out = {k: getattr(self, k) for k in keys}
         out["lora_target_modules"] = list(self.lora_target_modules)
+        out["init_adapter"] = str(self.init_adapter) if self.init_adapter is not None else None
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from transformers import (
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from rxt5_assets.training.base_model import load_base_model, resolve_base_path
-from rxt5_assets.training.config import TINY, TrainConfig
+from rxt5_assets.training.config import TINY, TrainConfig, TrainConfigError
 from rxt5_assets.training.data import Example, load_eval_examples, load_training_examples
 from rxt5_assets.training.distributed import sum_across_processes
 from rxt5_assets.training.metrics import grouped_eval_loss, relative_improvement, summarize_train_loss
@@ -287,6 +287,20 @@ class _NullSink:
         pass
 
 
+def _continue_adapter(base, adapter_dir: Path, base_fingerprint: str):
+    """The base with `adapter_dir`'s LoRA weights loaded trainable: a retrain that continues the served adapter."""
+    from peft import PeftModel
+
+    meta_file = Path(adapter_dir) / TRAINING_METADATA
+    expected = json.loads(meta_file.read_text()).get("base_fingerprint") if meta_file.is_file() else None
+    if expected and expected != base_fingerprint:
+        raise TrainConfigError(
+            f"init_adapter {adapter_dir} was trained on base weights {expected}, not on this base ({base_fingerprint}): "
+            "continue only an adapter of the same base, or start fresh (no init_adapter)")
+    log.info("continuing from adapter %s", adapter_dir)
+    return PeftModel.from_pretrained(base, adapter_dir, is_trainable=True)
+
+
 def _count_params(model) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -428,7 +442,11 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
     base_path = resolve_base_path(config.base_model, models_dir=config.models_dir)
     fingerprint = weights_fingerprint(model)
 
-    if config.lora:
+    if config.lora and config.init_adapter is not None:
+        model = _continue_adapter(model, config.init_adapter, fingerprint)
+        if is_main:
+            model.print_trainable_parameters()
+    elif config.lora:
         from peft import LoraConfig, TaskType, get_peft_model
 
         lora_config = LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=config.lora_r, lora_alpha=config.lora_alpha,

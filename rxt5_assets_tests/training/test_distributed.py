@@ -92,3 +92,26 @@ def test_the_training_order_depends_on_seed_and_epoch_only():
     resumed = EpochSeededLengthGroupedSampler(8, lengths=lengths, seed=42)
     resumed.set_epoch(1)
     assert list(resumed) == epoch1  # a run resumed at epoch 1 draws epoch 1's order
+
+
+def test_the_training_step_launches_its_own_ranks_and_gets_one_recorded_outcome(
+        database: Database, train_file, eval_file, models_dir, tmp_path, monkeypatch):
+    """What lora_adapter does with `training.processes: 2`: the caller stays one plain process, two DDP ranks train,
+    rank 0 records once and hands its outcome back."""
+    from rxt5_assets.training.config import TrainConfig
+    from rxt5_assets.training.launch import train_distributed
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    config = TrainConfig(train_file=train_file, eval_file=eval_file, output_dir=tmp_path / "runs" / "s1",
+                         models_dir=models_dir, base_model="tiny", epochs=1, train_batch_size=8, learning_rate=5e-3,
+                         max_source_length=128, max_target_length=96, logging_steps=1)
+    lines: list[str] = []
+    outcome = train_distributed(database, config, session_id=None, processes=2, log=lines.append, timeout=600)
+    assert outcome.result.hyperparameters and outcome.result.adapter_dir == tmp_path / "runs" / "s1" / "adapter"
+    with database.connect() as conn:
+        versions = conn.execute("select id::text, training_session_id::text, performance_metrics->>'world_size' "
+                                "from t5_model_versions").fetchall()
+    assert versions == [(outcome.model_version_id, outcome.session_id, "2")]
+    assert any("training on 2 processes" in line for line in lines)
+    assert not list((tmp_path / "runs").glob(".*"))  # the hand-over files are gone

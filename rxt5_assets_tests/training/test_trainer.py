@@ -246,3 +246,26 @@ def test_dynamic_padding_and_length_grouping_are_wired(make_config):
     batch = next(iter(trainer.get_train_dataloader()))
     assert batch["input_ids"].shape[1] == int(batch["attention_mask"].sum(1).max())  # padded to the batch's longest
     assert int((batch["labels"] != -100).sum(1).max()) == batch["labels"].shape[1]
+
+
+def test_continuing_an_adapter_starts_from_its_weights_and_refuses_another_base(make_config, tmp_path):
+    """Continuous learning: a retrain with init_adapter starts where the served adapter ended — its step-0 eval is the
+    first adapter's final eval, not the base's — and the first adapter's files are left as they were."""
+    from rxt5_assets.training.config import TrainConfigError
+    from rxt5_assets.training.tiny import ensure_tiny_base
+
+    first = train(make_config(epochs=2, output_dir=tmp_path / "first"))
+    before = {p.name: p.read_bytes() for p in first.adapter_dir.iterdir() if p.is_file()}
+    second = train(make_config(epochs=1, max_steps=1, output_dir=tmp_path / "second", init_adapter=first.adapter_dir))
+    start = next(h for h in second.loss_history if "eval_loss" in h and h["step"] == 0)["eval_loss"]
+    base_start = next(h for h in first.loss_history if "eval_loss" in h and h["step"] == 0)["eval_loss"]
+    assert abs(start - first.eval_loss) < 1e-4 and abs(start - base_start) > 1e-3, (start, first.eval_loss, base_start)
+    assert second.hyperparameters["init_adapter"] == str(first.adapter_dir)
+    assert {p.name: p.read_bytes() for p in first.adapter_dir.iterdir() if p.is_file()} == before
+
+    other = tmp_path / "other-models"
+    ensure_tiny_base(other, make_config().train_file, max_seconds=None, max_steps=1, seed=123, spec=tiny_test_spec())
+    with pytest.raises(TrainConfigError, match="same base"):
+        train(make_config(max_steps=1, output_dir=tmp_path / "third", models_dir=other, init_adapter=first.adapter_dir))
+    with pytest.raises(TrainConfigError, match="adapter_config.json"):
+        make_config(init_adapter=tmp_path)

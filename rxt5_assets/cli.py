@@ -38,16 +38,17 @@ def _database(args: argparse.Namespace):
 
 
 def cmd_db_url(args: argparse.Namespace) -> int:
-    from rxt5_assets.db.connection import ENV_DATABASE_URL, embedded_server, resolve_database_url
+    from rxt5_assets.db.connection import ENV_DATABASE_URL, embedded_server, redact, resolve_database_url
 
     database = _database(args)
+    show = redact if args.redacted else (lambda url: url)
     if database.is_embedded:
         # keep the embedded server up after this command exits, so the printed DSN stays usable
         embedded_server(args.home, keep_running=True)
-        print(resolve_database_url(home=args.home))
+        print(show(resolve_database_url(home=args.home)))
         print(f"(embedded server left running; `rxt5 db stop` stops it, or set {ENV_DATABASE_URL})", file=sys.stderr)
     else:
-        print(database.url)
+        print(show(database.url))
     return 0
 
 
@@ -71,19 +72,45 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_db_psql(args: argparse.Namespace) -> int:
-    """psql on rxt5's database: the server's own psql when on PATH, else the one pgserver bundles."""
+    """psql on rxt5's database: the server's own psql when on PATH, else the one pgserver bundles. The password never
+    reaches psql's command line (every local user can read that in `ps`): psql gets the other connection keywords as
+    arguments and the password through a passfile only this user can read, deleted when psql exits."""
+    import os
     import shutil
     import signal
     import subprocess
+    import tempfile
 
-    from pgserver.postgres_server import POSTGRES_BIN_PATH
+    from rxt5_assets.db.connection import connection_parameters
 
-    psql = shutil.which("psql") or str(POSTGRES_BIN_PATH / "psql")
+    psql = shutil.which("psql")
+    if psql is None:
+        from pgserver.postgres_server import POSTGRES_BIN_PATH
+
+        psql = str(POSTGRES_BIN_PATH / "psql")
     database = _database(args)
-    # this process stays while psql runs (the embedded server's user), and leaves like any other rxt5 command
-    session = subprocess.Popen([psql, database.url, *(["-c", args.command] if args.command else [])])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to psql (it cancels the running query)
-    return session.wait()
+    params = connection_parameters(database.url)
+    password = params.pop("password", None)
+    env = dict(os.environ)
+    env.pop("PGPASSWORD", None)
+    passfile = None
+    if password:
+        fd, passfile = tempfile.mkstemp(prefix="rxt5-pgpass-")  # mode 0600, by mkstemp
+        with os.fdopen(fd, "w") as fh:
+            escape = lambda v: v.replace("\\", "\\\\").replace(":", "\\:")  # noqa: E731
+            fh.write(f"*:*:*:*:{escape(password)}\n")
+        env["PGPASSFILE"] = passfile
+    quote = lambda v: "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"  # noqa: E731 (libpq conninfo)
+    conninfo = " ".join(f"{k}={quote(v)}" for k, v in params.items())
+    try:
+        # this process stays while psql runs (the embedded server's user), and leaves like any other rxt5 command
+        session = subprocess.Popen([psql, "--dbname", conninfo, *(["-c", args.command] if args.command else [])],
+                                   env=env)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to psql (it cancels the running query)
+        return session.wait()
+    finally:
+        if passfile:
+            os.unlink(passfile)
 
 
 def cmd_db_stop(args: argparse.Namespace) -> int:
@@ -104,6 +131,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     if not args.demo and not args.path:
         print("rxt5 ingest: give a checkout PATH, or --demo for the shipped corpus", file=sys.stderr)
+        return 2
+    if args.demo and args.path:
+        print(f"rxt5 ingest: give either PATH ({args.path}) or --demo, not both (run the command twice to load "
+              "both)", file=sys.stderr)
         return 2
     database = _database(args)
     database.migrate()
@@ -218,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="the PostgreSQL database: url, status, migrate, stop",
                              description="Inspect and manage rxt5's PostgreSQL database.")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    db_commands.add_parser("url", help="print the DSN in use (starts the embedded server and leaves it running)") \
-        .set_defaults(func=cmd_db_url)
+    url = db_commands.add_parser("url", help="print the DSN in use (starts the embedded server and leaves it running)")
+    url.add_argument("--redacted", action="store_true", help="replace the password with *** (for logs and tickets)")
+    url.set_defaults(func=cmd_db_url)
     status = db_commands.add_parser("status", help="server, schema version and row counts")
     status.add_argument("--json", action="store_true", help="print machine-readable JSON")
     status.set_defaults(func=cmd_db_status)
@@ -338,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    from rxt5_assets.db.connection import secure_umask
+
+    # pgserver's lock lives in the user runtime dir; platformdirs warns on every command when XDG_RUNTIME_DIR is unset
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    secure_umask()  # datasets, adapters and checkpoints of the org's code: readable by this user only
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -345,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, NotADirectoryError) as exc:
         print(f"rxt5: {exc}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError as exc:
+        print(f"rxt5: a file is not UTF-8 ({exc}); write it as UTF-8", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("rxt5: interrupted", file=sys.stderr)
         return 130
@@ -354,7 +396,27 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, UserFacingError):
             print(f"rxt5: {exc}", file=sys.stderr)
             return 1
+        lost = _database_error(exc)
+        if lost is not None:
+            from rxt5_assets.db.connection import redact
+
+            detail = " ".join(str(lost).split())[:300]
+            print(f"rxt5: lost the connection to PostgreSQL ({type(lost).__name__}: {redact(detail)}): the server was "
+                  "stopped, killed or is unreachable; start it again (the embedded one starts with the next rxt5 "
+                  "command) and rerun — work already committed is kept", file=sys.stderr)
+            return 1
         raise
+
+
+def _database_error(exc: BaseException):
+    """The psycopg OperationalError (server gone: AdminShutdown, connection refused, …) in exc's chain, if any."""
+    import psycopg
+
+    while exc is not None:
+        if isinstance(exc, psycopg.OperationalError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 if __name__ == "__main__":

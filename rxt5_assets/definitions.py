@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from rxt5_assets.defs.concurrency import dead_run_reaper_sensor
 from rxt5_assets.defs.data_assets import DATA_ASSETS, DATA_CHECKS
 from rxt5_assets.defs.evaluation_assets import EVALUATION_ASSETS, EVALUATION_CHECKS, retrain_job
 from rxt5_assets.defs.evaluation_resources import EvaluationResource
@@ -13,7 +14,7 @@ defs = Definitions(
     assets=[*DATA_ASSETS, *MODEL_ASSETS, *EVALUATION_ASSETS],
     asset_checks=[*DATA_CHECKS, *EVALUATION_CHECKS],
     jobs=[retrain_job],
-    sensors=SENSORS,
+    sensors=[*SENSORS, dead_run_reaper_sensor()],
     resources={
         "database": DatabaseResource(),
         "data_prep": DataPreparationResource(),

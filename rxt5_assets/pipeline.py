@@ -15,15 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import psycopg
+
 from rxt5_assets.db import Database
-from rxt5_assets.db.model_versions import new_version_name, register_version
+from rxt5_assets.db.connection import DatabaseError, redact
+from rxt5_assets.db.locks import TrainingLock, mark_stale_sessions
+from rxt5_assets.db.model_versions import new_version_name, register_version, version_for_adapter
 from rxt5_assets.db.progress import PostgresProgressSink
 from rxt5_assets.db.sessions import create_session, get_session, update_session
+from rxt5_assets.errors import UserFacingError
 from rxt5_assets.training.distributed import is_main_process
 
 SESSION_FILE = "rxt5_session.json"
@@ -38,31 +44,131 @@ class TrainingOutcome:
     result: object  # training.trainer.TrainResult
 
 
-def _session_for(database: Database, config, session_id: str | None, session_name: str | None) -> str:
-    """The session this run records into: the given one, the one a resumed output_dir remembers, or a new one."""
+class TrainingInputError(UserFacingError):
+    """A `rxt5 train` / lora_adapter input is unusable; raised before any session or folder is created."""
+
+
+class AdapterRegisteredError(UserFacingError):
+    """The run folder's adapter is a registered version's: it is never written again."""
+
+
+def _check_output_dir(output_dir: Path) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise TrainingInputError(f"--output-dir {output_dir} exists and is not a folder: give a folder path "
+                                 "(a new one, or a run folder to --resume)")
+    ancestor = output_dir.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise TrainingInputError(f"--output-dir {output_dir}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise TrainingInputError(f"--output-dir {output_dir}: {ancestor} is not writable by this user")
+
+
+def _check_base_model(config) -> None:
+    """What can be checked about the base without loading it: a local folder exists and holds a model, an HF id is
+    in the local cache (unless downloads are allowed). 'demo' and 'tiny' are checked (or built) by the trainer."""
+    from rxt5_assets.training.config import DEMO, TINY
+
+    name = config.base_model
+    if name in (DEMO, TINY) or config.allow_download:
+        return
+    from rxt5_assets.training.base_model import BaseModelNotFoundError, _looks_like_path, hf_cache_dir
+
+    expanded = Path(name).expanduser()
+    if expanded.is_dir():
+        if not (expanded / "config.json").is_file():
+            raise BaseModelNotFoundError(f"{expanded} is a folder but holds no config.json: not a saved model")
+        return
+    if _looks_like_path(name):
+        raise BaseModelNotFoundError(f"base model folder {expanded} does not exist")
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+        raise BaseModelNotFoundError(
+            f"base model {name!r} is not in the Hugging Face cache {hf_cache_dir()}: download it once "
+            f"(`huggingface-cli download {name}`), pass --allow-download, or give a local folder")
+
+
+def validate_training_input(config) -> None:
+    """Everything that can reject a training before it starts, checked before a session row or the output folder
+    exists: the output path, both JSONL files read in full (file and line of the first bad one), the base."""
+    from rxt5_assets.training.data import load_eval_examples, load_training_examples
+
+    _check_output_dir(Path(config.output_dir))
+    load_training_examples(config)
+    load_eval_examples(config)
+    _check_base_model(config)
+
+
+def _session_for(database: Database, config, session_id: str | None, session_name: str | None,
+                 lock: TrainingLock) -> str:
+    """The session this run records into — the given one, the one a resumed output_dir remembers, or a new one — with
+    its lock held (a new session is inserted and locked in one transaction)."""
     marker = Path(config.output_dir) / SESSION_FILE
-    with database.connect() as conn:
-        if session_id is None and config.resume and marker.exists():
-            remembered = json.loads(marker.read_text())["session_id"]
+    if session_id is None and config.resume and marker.exists():
+        remembered = json.loads(marker.read_text())["session_id"]
+        with database.connect() as conn:
             if get_session(conn, remembered) is not None:
                 session_id = remembered
-        if session_id is None:
-            session_id = create_session(
-                conn, session_name or Path(config.output_dir).name, ["rust", "elixir"],
-                {"train_file": str(config.train_file), "eval_file": str(config.eval_file or ""),
-                 **config.hyperparameters()},
-                status="training",
-            )
-        else:
-            previous = get_session(conn, session_id)
-            training = (previous or {}).get("stats", {}).get("training", {})
-            attempts = training.get("attempts", 0) + 1
-            update_session(conn, session_id, status="training",
-                           stats={"training": {**training, "attempts": attempts,
-                                               "hyperparameters": config.hyperparameters()}})
-    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    if session_id is None:
+        session_id = lock.create_session_locked(lambda conn: create_session(
+            conn, session_name or Path(config.output_dir).name, ["rust", "elixir"],
+            {"train_file": str(config.train_file), "eval_file": str(config.eval_file or ""),
+             **config.hyperparameters()},
+            status="training",
+        ))
+    else:
+        lock.acquire_session(session_id)
+    with database.connect() as conn:
+        previous = get_session(conn, session_id)
+        if previous is None:
+            raise LookupError(f"training session {session_id} is not in t5_training_sessions")
+        training = previous.get("stats", {}).get("training", {})
+        if previous["status"] == "completed" and training.get("model_version_id"):
+            raise AdapterRegisteredError(
+                f"training session {session_id} is already completed (version {training.get('version')}); its "
+                "adapter is never trained again: start a new training (a new --output-dir, or re-materialize "
+                "lora_adapter, which opens a new session)")
+        attempts = training.get("attempts", 0) + 1
+        update_session(conn, session_id, status="training",
+                       stats={"training": {**training, "attempts": attempts,
+                                           "hyperparameters": config.hyperparameters()}})
     marker.write_text(json.dumps({"session_id": session_id}))
     return session_id
+
+
+def _database_lost(exc: BaseException) -> psycopg.OperationalError | None:
+    """The psycopg connection error somewhere in exc's chain (PostgreSQL stopped, killed or unreachable)."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, psycopg.OperationalError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _record_end(database: Database, session_id: str, status: str, error: str, exc: BaseException) -> None:
+    """Mark the session failed / interrupted; when the database itself is gone, say so in one line (the session
+    stays `training` with its lock released, and the next run or `rxt5 db status` marks it interrupted)."""
+    try:
+        with database.connect() as conn:
+            update_session(conn, session_id, status=status, error=error)
+    except (DatabaseError, psycopg.OperationalError) as lost:
+        raise DatabaseError(
+            f"lost the connection to PostgreSQL while training session {session_id} "
+            f"({_one_line(_database_lost(exc) or lost)}): the checkpoints in the run folder are kept; start the "
+            "database again and rerun with --resume (the next run or `rxt5 db status` marks the session "
+            "interrupted)") from None
+    lost = _database_lost(exc)
+    if lost is not None and not isinstance(exc, KeyboardInterrupt):
+        raise DatabaseError(f"lost the connection to PostgreSQL while training session {session_id} "
+                            f"({_one_line(lost)}); session marked {status}: rerun with --resume") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {redact(text)}"[:300]
 
 
 def train_and_register(
@@ -73,43 +179,68 @@ def train_and_register(
     session_name: str | None = None,
     extra_sinks: Sequence = (),
     callbacks: Sequence = (),
+    wait_for_lock: bool = False,
 ) -> TrainingOutcome:
+    """Train and register one version, as the only trainer of its session and run folder (see db/locks.py): a
+    second trainer fails with TrainingBusyError naming the holder, or waits (`wait_for_lock`). Bad input is rejected
+    before any session or folder is created. A folder whose adapter is a registered version's is never trained into
+    again (AdapterRegisteredError), and a session gets at most one version."""
     from rxt5_assets.training.progress import FanOutSink
-    from rxt5_assets.training.trainer import train
+    from rxt5_assets.training.trainer import ADAPTER_DIRNAME, train
 
     if not is_main_process():  # a DDP replica: train its shard, leave the database and the files to rank 0
         return TrainingOutcome(None, None, None, train(config, callbacks=callbacks))
-    session_id = _session_for(database, config, session_id, session_name)
-    with PostgresProgressSink(database.url, session_id) as progress_sink:
+    validate_training_input(config)
+    adapter_dir = Path(config.output_dir) / ADAPTER_DIRNAME
+    with TrainingLock(database.url, config.output_dir, wait=wait_for_lock) as lock:
+        lock.acquire_folder()
+        with database.connect() as conn:
+            stale = mark_stale_sessions(conn)
+            registered = version_for_adapter(conn, str(adapter_dir))
+        if stale:
+            log.warning("marked %d training session(s) whose trainer is gone as interrupted: %s", len(stale),
+                        ", ".join(stale))
+        if registered is not None:
+            raise AdapterRegisteredError(
+                f"{adapter_dir} is the adapter of registered version {registered['version']}; a registered adapter "
+                "is never written again: train into a new --output-dir")
+        session_id = _session_for(database, config, session_id, session_name, lock)
         try:
-            result = train(config, callbacks=callbacks, progress=FanOutSink(progress_sink, *extra_sinks))
-        except KeyboardInterrupt:
-            with database.connect() as conn:
-                update_session(conn, session_id, status="interrupted",
-                               error="interrupted; rerun with --resume to continue from the last checkpoint")
+            with PostgresProgressSink(database.url, session_id) as progress_sink:
+                result = train(config, callbacks=callbacks, progress=FanOutSink(progress_sink, *extra_sinks))
+        except KeyboardInterrupt as exc:
+            _record_end(database, session_id, "interrupted",
+                        "interrupted; rerun with --resume to continue from the last checkpoint", exc)
             raise
         except BaseException as exc:
-            with database.connect() as conn:
-                update_session(conn, session_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+            if type(exc).__name__ == "DagsterExecutionInterruptedError":  # Dagster's SIGINT (terminate, parent gone)
+                _record_end(database, session_id, "interrupted",
+                            "interrupted; re-materialize lora_adapter to continue from the last checkpoint", exc)
+            else:
+                _record_end(database, session_id, "failed", f"{type(exc).__name__}: {redact(str(exc))}", exc)
             raise
 
-    metrics = training_metrics(result)
-    version = new_version_name()
-    with database.connect() as conn:
-        previous = (get_session(conn, session_id) or {}).get("stats", {}).get("training", {})
-        resumes = previous.get("resumes", []) + ([result.resumed_from_step] if result.resumed_from_step else [])
-        version_id = register_version(
-            conn, version=version, base_model=result.base_model, training_session_id=session_id,
-            adapter_path=str(result.adapter_dir),
-            hyperparameters={**result.hyperparameters, "base_model_path": result.base_model_path,
-                             "base_fingerprint": result.base_fingerprint, "precision": result.precision,
-                             "device": result.device, "trainable_params": result.trainable_params,
-                             "total_params": result.total_params},
-            performance_metrics=metrics,
-        )
-        update_session(conn, session_id, status="completed", stats={"training": {
-            **previous, "resumes": resumes, "model_version_id": version_id, "version": version,
-            "language_mix": result.language_mix, **metrics}})
+        metrics = training_metrics(result)
+        version = new_version_name()
+        with database.connect() as conn:
+            previous = (get_session(conn, session_id) or {}).get("stats", {}).get("training", {})
+            resumes = previous.get("resumes", []) + ([result.resumed_from_step] if result.resumed_from_step else [])
+            version_id = register_version(
+                conn, version=version, base_model=result.base_model, training_session_id=session_id,
+                adapter_path=str(result.adapter_dir),
+                hyperparameters={**result.hyperparameters, "base_model_path": result.base_model_path,
+                                 "base_fingerprint": result.base_fingerprint, "precision": result.precision,
+                                 "device": result.device, "trainable_params": result.trainable_params,
+                                 "total_params": result.total_params},
+                performance_metrics=metrics,
+            )
+            version = conn.execute("select version from t5_model_versions where id = %s",
+                                   (version_id,)).fetchone()[0]
+            update_session(conn, session_id, status="completed", stats={"training": {
+                **previous, "resumes": resumes, "model_version_id": version_id, "version": version,
+                "language_mix": result.language_mix, **metrics}})
+            # a run completed after an interruption (or a stale mark) no longer carries that error
+            conn.execute("update t5_training_sessions set error = null where id = %s", (session_id,))
     return TrainingOutcome(session_id, version_id, version, result)
 
 
@@ -146,7 +277,8 @@ def run_training_command(args: argparse.Namespace) -> int:
         database.migrate()
     config = config_from_args(args, models_dir=database.home / "models")
     try:
-        outcome = train_and_register(database, config, extra_sinks=[LoggingSink()])
+        outcome = train_and_register(database, config, extra_sinks=[LoggingSink()],
+                                     wait_for_lock=getattr(args, "wait_for_lock", False))
     finally:
         destroy_process_group()
     if not main:

@@ -23,7 +23,8 @@ def _retrain_limits(limits: list[dict]) -> list[int]:
 def test_every_retrain_run_carries_the_tag_the_coordinators_limit():
     assert retrain_job.tags[RETRAIN_TAG] == "true"
     instance_config = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
-    assert _retrain_limits(instance_config["run_coordinator"]["config"]["tag_concurrency_limits"]) == [1]
+    # dagster 1.13 keeps the queue's limits under `concurrency: runs:` once pools are configured there too
+    assert _retrain_limits(instance_config["concurrency"]["runs"]["tag_concurrency_limits"]) == [1]
 
 
 def test_helm_values_run_this_code_location_against_an_external_database_with_a_shared_home():

@@ -11,6 +11,7 @@ Everything is resolved when called, never at import time.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -50,11 +51,16 @@ def embedded_server(home: str | os.PathLike[str] | None = None, *, keep_running:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import pgserver  # imported lazily: only the embedded default needs it
 
+    import logging
+
+    # pgserver logs every pg_ctl call at INFO: noise around rxt5's own output (its errors still show)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     pgdata = rxt5_home(home) / "pgdata"
     with _lock:
         server = _servers.get(pgdata)
         if server is None:
-            pgdata.parent.mkdir(parents=True, exist_ok=True)
+            # private by default; as root pgserver itself opens the folders above pgdata for its `pgserver` user
+            pgdata.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _forget_dead_users(pgdata)
             try:
                 server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
@@ -63,8 +69,29 @@ def embedded_server(home: str | os.PathLike[str] | None = None, *, keep_running:
                     f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
                     f"See {pgdata / 'log'}; or set {ENV_DATABASE_URL} to use another server."
                 ) from exc
+            _quiet_exit_cleanup(server)
             _servers[pgdata] = server
     return server
+
+
+def _quiet_exit_cleanup(server) -> None:
+    """pgserver leaves the server at exit from an atexit hook that raises (psutil.NoSuchProcess, a traceback after
+    rxt5's own one-line error) when the postmaster was killed meanwhile; run the same hook, without the traceback."""
+    import atexit
+
+    hook = getattr(server, "_cleanup", None)
+    if hook is None:
+        return
+    atexit.unregister(hook)
+
+    def cleanup() -> None:
+        try:
+            hook()
+        except Exception:  # the server is already gone: nothing to stop
+            pass
+
+    atexit.register(cleanup)
+    server.cleanup = cleanup  # `rxt5 db stop` leaves the same way
 
 
 def _forget_dead_users(pgdata: Path) -> None:
@@ -130,13 +157,32 @@ def dagster_storage_url(home: str | os.PathLike[str] | None = None) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
 
 
-def redact(url: str) -> str:
-    """The URL with its password replaced, for printing."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)([^@\s/]+)(@)", re.IGNORECASE)
+# keyword DSNs (`host=db password=s3cret`, quoted `password='a b\'c'`), URL queries (`?password=…&`), PGPASSWORD=
+_KEYWORD_PASSWORD = re.compile(r"""(\b(?:pg)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&'#]+)""", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` (a DSN in any form, or a message holding one) with every password replaced by ***: URL userinfo
+    (`user:pass@`), URL query (`?password=`), keyword DSNs (`password=…`, quoted or not) and `PGPASSWORD=…`."""
+    if not text:
+        return text
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}***{m.group(3)}", str(text))
+    return _KEYWORD_PASSWORD.sub(lambda m: f"{m.group(1)}***", text)
+
+
+def connection_parameters(url: str) -> dict[str, str]:
+    """The DSN's parts as libpq keywords (user, host, dbname, password, …), for giving psql everything but the
+    password on its command line."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    return {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
+
+
+def secure_umask() -> None:
+    """Files rxt5 writes (datasets of the org's code, adapters, checkpoints) are private to the user: umask 077, set
+    by the CLI and by the Dagster resources before they write anything."""
+    os.umask(0o077)
 
 
 class Database:
@@ -165,7 +211,8 @@ class Database:
         try:
             return psycopg.connect(self.url, autocommit=autocommit)
         except psycopg.OperationalError as exc:
-            raise DatabaseError(f"cannot connect to PostgreSQL at {redact(self.url)}: {exc}".strip()) from exc
+            detail = redact(" ".join(str(exc).split()))  # one line: psycopg's messages span several
+            raise DatabaseError(f"cannot connect to PostgreSQL at {redact(self.url)}: {detail}") from exc
 
     def migrate(self) -> list[int]:
         from rxt5_assets.db.migrations import migrate

@@ -234,6 +234,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "retrieval: full-text search column and index on code_chunks, pgvector embeddings",
         RETRIEVAL_SQL,
     ),
+    (
+        6,
+        "one model version per training session",
+        """
+        -- registering a version is idempotent per session (pipeline.train_and_register): the database enforces it
+        -- too, unless an older database already holds duplicates (the race this fixes), which are left as they are
+        do $$
+        begin
+            if not exists (select 1 from t5_model_versions where training_session_id is not null
+                           group by training_session_id having count(*) > 1) then
+                create unique index if not exists t5_model_versions_one_per_session
+                    on t5_model_versions (training_session_id) where training_session_id is not null;
+            end if;
+        end $$;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = max(version for version, _, _ in MIGRATIONS)

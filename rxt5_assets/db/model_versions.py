@@ -16,14 +16,36 @@ def new_version_name(prefix: str = "v") -> str:
 def register_version(conn: psycopg.Connection, *, version: str, base_model: str, training_session_id: str | None,
                      adapter_path: str, hyperparameters: dict[str, Any],
                      performance_metrics: dict[str, Any] | None = None) -> str:
-    """A new, inactive version; returns its id."""
-    return str(conn.execute(
-        """insert into t5_model_versions
-               (version, base_model, training_session_id, adapter_path, hyperparameters, performance_metrics)
-           values (%s, %s, %s, %s, %s, %s) returning id""",
-        (version, base_model, training_session_id, adapter_path, Jsonb(hyperparameters),
-         Jsonb(performance_metrics or {})),
-    ).fetchone()[0])
+    """A new, inactive version; returns its id. Idempotent per training session: when the session already has a
+    version, that version's id is returned and nothing is written (serialised by a transaction-level advisory lock on
+    the session, and by a unique index where migration 6 could create it)."""
+    with conn.transaction():
+        if training_session_id is not None:
+            conn.execute("select pg_advisory_xact_lock(%s::int4, hashtext(%s))",
+                         (_REGISTER_LOCK_CLASS, training_session_id))
+            existing = conn.execute(
+                "select id from t5_model_versions where training_session_id = %s order by inserted_at limit 1",
+                (training_session_id,)).fetchone()
+            if existing is not None:
+                return str(existing[0])
+        return str(conn.execute(
+            """insert into t5_model_versions
+                   (version, base_model, training_session_id, adapter_path, hyperparameters, performance_metrics)
+               values (%s, %s, %s, %s, %s, %s) returning id""",
+            (version, base_model, training_session_id, adapter_path, Jsonb(hyperparameters),
+             Jsonb(performance_metrics or {})),
+        ).fetchone()[0])
+
+
+_REGISTER_LOCK_CLASS = 0x7278_3576  # pg_advisory_xact_lock(class, hashtext(session)) around a registration
+
+
+def version_for_adapter(conn: psycopg.Connection, adapter_path: str) -> dict[str, Any] | None:
+    """The registered version whose adapter folder is `adapter_path` (never written again once registered)."""
+    rows = _rows(conn.execute(
+        f"select {_VERSION_COLUMNS} from t5_model_versions where adapter_path = %s order by inserted_at limit 1",
+        (adapter_path,)))
+    return rows[0] if rows else None
 
 
 # ---------------------------------------------------------------------------------------------------------------------

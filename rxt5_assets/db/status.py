@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rxt5_assets.db.connection import Database, redact
+from rxt5_assets.db.locks import mark_stale_sessions
 from rxt5_assets.db.migrations import SCHEMA_VERSION, applied_versions
 
 TABLES = (
@@ -21,6 +22,8 @@ TABLES = (
 def database_status(database: Database) -> dict:
     with database.connect() as conn:
         server_version = conn.execute("show server_version").fetchone()[0]
+        # a `training` session whose trainer is gone (its advisory lock is free) is marked interrupted here
+        stale = mark_stale_sessions(conn)
         applied = applied_versions(conn)
         counts: dict[str, int | None] = {}
         for table in TABLES:
@@ -39,6 +42,7 @@ def database_status(database: Database) -> dict:
         "schema_latest": SCHEMA_VERSION,
         "row_counts": counts,
         "code_chunks_by_language": dict(by_language),
+        "stale_sessions_marked_interrupted": stale,
     }
 
 
@@ -54,4 +58,8 @@ def format_status(status: dict) -> str:
         lines.append(f"  {table:<24} {'(missing)' if count is None else count}")
     for language, count in status["code_chunks_by_language"].items():
         lines.append(f"    code_chunks[{language}] {count}")
+    stale = status.get("stale_sessions_marked_interrupted") or []
+    if stale:
+        lines.append(f"marked interrupted (training, but the trainer is gone): {', '.join(stale)} — resume with "
+                     "`rxt5 train --resume --output-dir <its folder>` or re-materialize lora_adapter")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from dagster import (
 from dagster_pandas import PandasColumn, create_dagster_pandas_dataframe_type
 from dagster_pandas.constraints import DataFrameConstraint, DataFrameConstraintViolationException
 
+from rxt5_assets.defs.concurrency import PROMOTION_POOL, tag_run_with_host
 from rxt5_assets.defs.data_assets import dataset_manifest, training_dataset
 from rxt5_assets.defs.evaluation_resources import EvaluationResource
 from rxt5_assets.defs.model_assets import lora_adapter
@@ -213,6 +214,7 @@ def candidate_beats_template_floor(context: AssetCheckExecutionContext,
     group_name="deployment",
     kinds={"python", "postgres"},
     deps=[evaluation_metrics],
+    pool=PROMOTION_POOL,  # one promotion step at a time across all runs (dagster.yaml: pools default_limit 1)
     description=(
         "Gated promotion: the evaluated candidate becomes the single active t5_model_versions row and "
         "$RXT5_HOME/models/active (the seed's fine_tuned_path) switches to it — one locked transaction and an atomic "
@@ -225,6 +227,7 @@ def active_model_version(
 ) -> MaterializeResult:
     from rxt5_assets.evaluation.promotion import fine_tuned_path, promote
 
+    tag_run_with_host(context)
     record = _evaluation_of_run(database, context.run.run_id)
     deployment = promote(database.database(), record["candidate_version_id"], home=str(workspace.root),
                          force=evaluation.force, evaluation_id=record["id"])

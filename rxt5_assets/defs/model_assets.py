@@ -6,6 +6,7 @@ from typing import Optional
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from rxt5_assets.defs.concurrency import TRAINING_POOL, tag_run_with_host
 from rxt5_assets.defs.data_assets import dataset_manifest, stage_files, training_dataset
 from rxt5_assets.defs.metadata import line_plot_md
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
@@ -98,6 +99,7 @@ def _active_adapter(db, training: TrainingResource, context) -> Optional[Path]:
     group_name="model",
     kinds={"pytorch", "huggingface", "postgres"},
     deps=[base_model, training_dataset],
+    pool=TRAINING_POOL,  # one training step at a time across all runs (dagster.yaml: pools default_limit 1)
     description=(
         "LoRA fine-tuning (peft, Seq2SeqTrainer) on train.jsonl with eval loss on eval.jsonl each epoch. Every logging "
         "step lands in t5_training_progress while it runs; a killed run resumes from its last checkpoint on "
@@ -109,7 +111,11 @@ def lora_adapter(
     data_prep: DataPreparationResource, workspace: WorkspaceResource,
 ) -> MaterializeResult:
     from rxt5_assets.training.config import TrainConfig
+    from rxt5_assets.worker import stop_with_parent
 
+    # a killed run process takes this step worker down with it (else it trains on as an orphan)
+    stop_with_parent(logger=context.log)
+    tag_run_with_host(context)
     db = database.database()
     manifest = dataset_manifest(workspace, data_prep)
     runs_dir = workspace.folder("runs")
@@ -148,7 +154,8 @@ def lora_adapter(
         outcome = train_distributed(db, config, session_id=session_id, processes=training.processes,
                                     log=context.log.info)
     else:
-        outcome = train_and_register(db, config, session_id=session_id, extra_sinks=[LoggingSink(context.log)])
+        outcome = train_and_register(db, config, session_id=session_id, extra_sinks=[LoggingSink(context.log)],
+                                     wait_for_lock=training.wait_for_lock)
     result = outcome.result
     train_points = [h for h in result.loss_history if "loss" in h]
     eval_points = [h for h in result.loss_history if "eval_loss" in h]

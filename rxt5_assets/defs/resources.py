@@ -12,15 +12,21 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from rxt5_assets.db import Database, rxt5_home
+from rxt5_assets.db.connection import secure_umask
 
 
 class DatabaseResource(ConfigurableResource):
     """rxt5's PostgreSQL. Leave `database_url` unset to use RXT5_DATABASE_URL, else the embedded server."""
 
     database_url: Optional[str] = Field(
-        default=None, description="PostgreSQL DSN; unset: $RXT5_DATABASE_URL, else the embedded server in rxt5 home"
+        default=None, description="PostgreSQL DSN; unset: $RXT5_DATABASE_URL, else the embedded server in rxt5 home. "
+                                  "A DSN with a password belongs in the environment (EnvVar), never in run config, "
+                                  "which Dagit shows to every user"
     )
     home: Optional[str] = Field(default=None, description="RXT5_HOME override (holds the embedded server's data)")
+
+    def setup_for_execution(self, context) -> None:
+        secure_umask()  # what the step writes (datasets of the org's code, adapters) is private to the user
 
     def database(self) -> Database:
         return Database(self.database_url, self.home)
@@ -31,13 +37,16 @@ class WorkspaceResource(ConfigurableResource):
 
     home: Optional[str] = Field(default=None, description="RXT5_HOME override (default $RXT5_HOME, else ./.rxt5)")
 
+    def setup_for_execution(self, context) -> None:
+        secure_umask()  # files 0600, folders 0700: datasets of the org's code are not world-readable
+
     @property
     def root(self) -> Path:
         return rxt5_home(self.home)
 
     def folder(self, *parts: str) -> Path:
         path = self.root.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return path
 
 
@@ -102,6 +111,8 @@ class TrainingResource(ConfigurableResource):
     tiny_base_max_steps: Optional[int] = Field(default=None, description="step budget for building the tiny base")
     logging_steps: int = Field(default=10, description="a t5_training_progress row every N steps")
     seed: int = Field(default=42, description="seed of the run")
+    wait_for_lock: bool = Field(default=False, description="when another trainer holds this run's session or run "
+                                "folder: wait for it (True) or fail at once naming it (False)")
 
     def train_defaults(self) -> dict:
         """epochs, learning_rate and the LoRA shape as configured, else the defaults for this base."""

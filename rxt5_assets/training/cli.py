@@ -9,6 +9,7 @@ The lead mounts these on the `rxt5` parser:
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from rxt5_assets.training.config import (
@@ -16,6 +17,17 @@ from rxt5_assets.training.config import (
 )
 
 _D = TrainConfig.__dataclass_fields__
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (inf, nan and their spellings are rejected here, before anything runs)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _default(name: str):
@@ -49,7 +61,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         f"{SMALL_BASE_DEFAULTS['lora_r']} for demo/tiny)")
     g.add_argument("--lora-alpha", type=int, default=None, metavar="A",
                    help="LoRA alpha; the update is scaled by alpha/r (default: twice the default rank)")
-    g.add_argument("--lora-dropout", type=float, default=_default("lora_dropout"), metavar="P",
+    g.add_argument("--lora-dropout", type=finite_float, default=_default("lora_dropout"), metavar="P",
                    help="dropout on the LoRA branch (default: %(default)s)")
     g.add_argument("--lora-target-modules", type=lambda text: tuple(m.strip() for m in text.split(",") if m.strip()),
                    default=None, metavar="M,M",
@@ -63,10 +75,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                    help="auto: bf16 on a CUDA GPU that supports it, else fp32 (default: %(default)s)")
 
     g = parser.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=float, default=None, metavar="N",
+    g.add_argument("--epochs", type=finite_float, default=None, metavar="N",
                    help=f"training epochs (default: the seed's {PRODUCTION_DEFAULTS['epochs']:g} for a CodeT5+ base, "
                         f"{SMALL_BASE_DEFAULTS['epochs']:g} for demo/tiny)")
-    g.add_argument("--learning-rate", type=float, default=None, metavar="LR",
+    g.add_argument("--learning-rate", type=finite_float, default=None, metavar="LR",
                    help=f"peak learning rate, linear warmup and decay (default: the seed's "
                         f"{PRODUCTION_DEFAULTS['learning_rate']:g} for a CodeT5+ base, "
                         f"{SMALL_BASE_DEFAULTS['learning_rate']:g} for demo/tiny)")
@@ -83,6 +95,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     g.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="stop after N optimizer steps (a cap for smoke tests; default: run all epochs)")
     g.add_argument("--seed", type=int, default=_default("seed"), help="random seed (default: %(default)s)")
+    g.add_argument("--wait-for-lock", action="store_true",
+                   help="when another trainer holds this --output-dir or session, wait for it instead of failing")
     g.add_argument("--resume", action="store_true",
                    help="continue from the last checkpoint in --output-dir (starts fresh, saying so, when there is "
                         "none)")
@@ -93,12 +107,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                    help="train on cross-language rows such as rust->elixir (default: on)")
     g.add_argument("--no-cross-language-learning", dest="cross_language_learning", action="store_false",
                    help="drop cross-language rows from training")
-    g.add_argument("--rust-weight", type=float, default=_default("rust_weight"), metavar="W",
+    g.add_argument("--rust-weight", type=finite_float, default=_default("rust_weight"), metavar="W",
                    help="expected copies of each Rust example per epoch; 0 drops Rust, 2 doubles it "
                         "(default: %(default)s)")
-    g.add_argument("--elixir-weight", type=float, default=_default("elixir_weight"), metavar="W",
+    g.add_argument("--elixir-weight", type=finite_float, default=_default("elixir_weight"), metavar="W",
                    help="expected copies of each Elixir example per epoch (default: %(default)s)")
-    g.add_argument("--cross-language-weight", type=float, default=_default("cross_language_weight"), metavar="W",
+    g.add_argument("--cross-language-weight", type=finite_float, default=_default("cross_language_weight"), metavar="W",
                    help="expected copies of each cross-language example per epoch (default: %(default)s)")
     return parser
 

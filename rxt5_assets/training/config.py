@@ -7,6 +7,7 @@ model card / `TrainResult.hyperparameters` are written from `TrainConfig.hyperpa
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -136,6 +137,10 @@ class TrainConfig:
 
     def validate(self) -> None:
         problems: list[str] = []
+        for f in dataclasses.fields(self):  # inf / nan reach PostgreSQL as "Infinity" tokens and the trainer as nonsense
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"{f.name} must be a finite number (got {value})")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         for name in ("epochs", "learning_rate"):

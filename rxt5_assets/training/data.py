@@ -88,8 +88,13 @@ def read_jsonl(path: Path | str, *, required: bool = True) -> list[Example]:
     if not path.is_file():
         raise TrainingDataError(f"{path}: no such file")
     examples: list[Example] = []
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for lineno, raw_bytes in enumerate(fh, start=1):
+            try:
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _fail(path, lineno, f"not UTF-8 (byte 0x{raw_bytes[exc.start]:02x} at column {exc.start + 1}); "
+                                          "write the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") from None
             line = raw.strip()
             if not line:
                 continue

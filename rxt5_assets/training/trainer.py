@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import time
@@ -546,11 +547,12 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
     if not is_main:  # the other ranks trained their shards; rank 0 writes the one adapter folder
         return result
 
-    # the final artefact
-    if adapter_dir.exists():
-        shutil.rmtree(adapter_dir)
-    trainer.model.save_pretrained(adapter_dir)
-    tokenizer.save_pretrained(adapter_dir)
+    # the final artefact, written beside the run and renamed into place: a reader (or a crash) never sees half a folder
+    staging = output_dir / f".{ADAPTER_DIRNAME}.partial-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    trainer.model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
     eval_counts = dict(sorted(Counter(e.language for e in eval_examples).items()))
     task_counts = dict(sorted(Counter(e.task for e in eval_examples).items()))
     metrics = {"base eval loss (before training)": base_loss, "eval loss": eval_loss,
@@ -560,7 +562,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
                "epochs": result.epochs_done, "tokens_seen": tokens_seen, "train_seconds": result.train_seconds,
                "tokens_per_second": result.tokens_per_second, "trainable_params": trainable, "total_params": total,
                "precision": precision, "device": device, "processes": world_size}
-    (adapter_dir / "README.md").write_text(render_model_card(
+    (staging / "README.md").write_text(render_model_card(
         base_model=config.base_model, base_model_path=base_path, is_lora=config.lora, mix=mix.as_dict(),
         eval_counts=eval_counts, hyperparameters=hyper, metrics=metrics, loss_history=loss_history,
         loss_by_language=_base_and_final(base_by_language, by_language, eval_counts),
@@ -569,7 +571,10 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
     meta["generation"] = {"max_new_tokens": config.generation_max_new_tokens, "num_beams": config.generation_num_beams,
                           "repetition_penalty": config.generation_repetition_penalty}
     meta["config"] = config.to_dict()
-    (adapter_dir / TRAINING_METADATA).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    (staging / TRAINING_METADATA).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    if adapter_dir.exists():  # an unregistered leftover (pipeline refuses to train into a registered one)
+        shutil.rmtree(adapter_dir)
+    os.replace(staging, adapter_dir)
     log.info("trained %s: step %d, mean train loss %s, eval loss %s (base %s), %.0f tokens/s -> %s",
              config.base_model, result.global_step, result.mean_train_loss, eval_loss, base_loss,
              result.tokens_per_second, adapter_dir)

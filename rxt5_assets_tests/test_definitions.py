@@ -138,3 +138,14 @@ def test_quality_weights_are_configurable_from_dagster():
     assert weights.indicator_weights["rust"]["tests"] == 3.0
     assert weights.indicator_weights["rust"]["doc_comments"] == 1.0  # the other defaults stay
     assert weights.baseline == 0.2 and weights.indicator_weights["elixir"]["doc"] == 1.0
+
+
+def test_importing_the_definitions_imports_neither_torch_nor_transformers():
+    """Every Dagster step's subprocess imports the Definitions: a model library there costs seconds per step."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, rxt5_assets.definitions; "
+             "print(' '.join(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""

@@ -10,7 +10,6 @@ from rxt5_assets.defs.metadata import line_plot_md
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
 from rxt5_assets.pipeline import train_and_register, training_session_for_dataset, unfinished_run
 from rxt5_assets.training.config import TINY
-from rxt5_assets.training.progress import LoggingSink
 
 
 def train_side_corpus(workspace: WorkspaceResource) -> list[str] | None:
@@ -121,6 +120,8 @@ def lora_adapter(
         ensure_tiny_base(config.models_dir, config.train_file, tokenizer_texts=train_side_corpus(workspace),
                          max_seconds=config.tiny_base_max_seconds, max_steps=config.tiny_base_max_steps,
                          seed=config.seed)
+    from rxt5_assets.training.progress import LoggingSink  # imports transformers: only when a model step runs
+
     # Dagster's log manager is a logging.Logger: the CLI's LoggingSink writes progress to the run's log as is
     outcome = train_and_register(db, config, session_id=session_id, extra_sinks=[LoggingSink(context.log)])
     result = outcome.result

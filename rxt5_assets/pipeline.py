@@ -44,7 +44,8 @@ def _session_for(database: Database, config, session_id: str | None, session_nam
     with database.connect() as conn:
         if session_id is None and config.resume and marker.exists():
             remembered = json.loads(marker.read_text())["session_id"]
-            if get_session(conn, remembered) is not None:
+            remembered_session = get_session(conn, remembered)
+            if remembered_session is not None and remembered_session["status"] != "completed":  # never reopened
                 session_id = remembered
         if session_id is None:
             session_id = create_session(

@@ -14,6 +14,7 @@ TABLES = (
     "t5_evaluation_results",
     "t5_evaluations",
     "t5_deployments",
+    "chunk_analyses",
 )
 
 

@@ -15,12 +15,15 @@ from rxt5_assets.training.config import TINY
 def train_side_corpus(workspace: WorkspaceResource) -> list[str] | None:
     """Every accepted chunk from files on the train side of the split: the tokenizer learns the corpus's code without
     seeing a line of the evaluation files."""
-    files = stage_files(workspace)
+    try:
+        files = stage_files(workspace)  # the folder the latest training_dataset read
+    except FileNotFoundError:
+        return None
     chunks, examples = files.chunks, files.examples
     if not (chunks.exists() and examples.exists()):
         return None  # the trainer falls back to the training file's own text
     train_files = pl.read_parquet(examples, columns=["repo", "file_path", "split"]).filter(pl.col("split") == "train")
-    return (pl.read_parquet(chunks, columns=["repo", "file_path", "content"])
+    return (files.read_parts(chunks, columns=["repo", "file_path", "content"])
             .join(train_files.select("repo", "file_path").unique(), on=["repo", "file_path"])["content"].to_list())
 
 

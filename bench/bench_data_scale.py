@@ -126,6 +126,7 @@ def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size
     from rxt5_assets.data.stages import PrepareConfig, StageFiles, run_data_stage
 
     database = database_for(home, f"scale_{size}")
+    database.migrate()
     if mode == "full":  # an empty analysis cache: every chunk is analysed
         with database.connect() as conn:
             conn.execute("truncate chunk_analyses")

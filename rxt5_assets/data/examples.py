@@ -269,24 +269,38 @@ def remove_duplicates(candidates: pl.DataFrame, threshold: float, dropped: Count
     return unique.filter(pl.Series(~near))
 
 
-def build_examples(chunks: pl.DataFrame, test_chunks: pl.DataFrame,
+def build_examples(chunks: pl.DataFrame | list[pl.DataFrame], test_chunks: pl.DataFrame,
                    config: ExampleConfig = ExampleConfig()) -> ExampleResult:
     """Score every analysed chunk, keep those at or above the threshold, and turn them into examples — column-wise,
-    over the whole frame (polars spreads it over the cores)."""
+    over the whole frame (polars spreads it over the cores).
+
+    `chunks` may be a list of parts (the preprocessing's batches, in id order): each part is scored on its own and
+    only its passing chunks are kept for what follows, so the chunks below the threshold never sit in memory together;
+    the result is the same as for the concatenated frame."""
     dropped: Counter = Counter()
-    scored = score_chunks(chunks, config.weights).with_columns(passed=pl.col("quality_score") >= config.quality_threshold)
-    splits = assign_splits(scored.filter(pl.col("passed")).select("language", "repo", "file_path"),
+    parts = chunks if isinstance(chunks, list) else [chunks]
+    passing, all_scores = [], []
+    for part in parts:
+        scored_part = score_chunks(part, config.weights).with_columns(
+            passed=pl.col("quality_score") >= config.quality_threshold)
+        all_scores.append(scored_part.select("id", "language", "repo", "file_path", "quality_score", "passed",
+                                             "breakdown"))
+        passing.append(scored_part.filter(pl.col("passed")))
+    scores = pl.concat(all_scores)
+    del all_scores
+    splits = assign_splits(scores.filter(pl.col("passed")).select("language", "repo", "file_path"),
                            config.eval_fraction, config.seed)
     split_frame = pl.DataFrame([(repo, path, split) for (repo, path), split in splits.items()],
                                schema={"repo": pl.String, "file_path": pl.String, "split": pl.String}, orient="row")
     # the split is kept per chunk (null below the threshold): later stages read it instead of deciding again
-    scored = scored.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left").with_columns(
-        split=pl.when("passed").then("split"))
-    scores = scored.select("id", "language", "quality_score", "passed", "breakdown", "split")
+    scores = scores.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left").with_columns(
+        split=pl.when("passed").then("split")).select("id", "language", "quality_score", "passed", "breakdown", "split")
     dropped["below_quality_threshold"] = int((~scores["passed"]).sum())
-    passed = scored.filter(pl.col("passed"))
+    passed = pl.concat(passing).join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left")
+    del passing
 
     candidates = pl.concat([_item_tasks(passed), _test_tasks(passed, test_chunks)])
+    del passed
     too_long_input = pl.col("input").str.len_chars() > config.max_input_chars
     too_long_target = ~too_long_input & (pl.col("target").str.len_chars() > config.max_target_chars)
     dropped["input_too_long"] += candidates.select(too_long_input.sum()).item()

@@ -42,6 +42,9 @@ class PairConfig:
     name_weight: float = 0.45
     kind_weight: float = 0.15
     max_pairs_per_chunk: int = 2
+    # a word shared by more Elixir chunks than this finds no candidates (it still counts in the score): on a large
+    # table the common words would otherwise compare every Rust chunk with most Elixir ones
+    max_word_postings: int = 2000
 
 
 def _jaccard(a: set, b: set) -> float:
@@ -50,8 +53,9 @@ def _jaccard(a: set, b: set) -> float:
 
 def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config: PairConfig = PairConfig()) -> pl.DataFrame:
     """Pairs of (rust, elixir) accepted chunks with score ≥ threshold, both on the same side of the split."""
-    rust = [r for r in chunks.iter_rows(named=True) if r["language"] == "rust"]
-    elixir = [r for r in chunks.iter_rows(named=True) if r["language"] == "elixir"]
+    needed = chunks.select("id", "language", "repo", "file_path", "kind", "identifiers", "concepts")  # not the code
+    rust = list(needed.filter(pl.col("language") == "rust").iter_rows(named=True))
+    elixir = list(needed.filter(pl.col("language") == "elixir").iter_rows(named=True))
     index: dict[str, list[int]] = defaultdict(list)
     elixir_words = []
     for position, row in enumerate(elixir):
@@ -59,27 +63,42 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config
         elixir_words.append(words)
         for word in words:
             index[word].append(position)
+    for word in [word for word, postings in index.items() if len(postings) > config.max_word_postings]:
+        del index[word]
 
+    # the score of every candidate from set sizes (|A ∪ B| = |A| + |B| − |A ∩ B|): the same floats as
+    # _jaccard, without building the unions; the shared words and concepts are listed only for pairs that score
+    elixir_concepts = [frozenset(row["concepts"]) for row in elixir]
+    elixir_kinds = [row["kind"] for row in elixir]
+    concept_weight, name_weight, kind_weight = config.concept_weight, config.name_weight, config.kind_weight
     scored = []
     for row in rust:
         words = set(row["identifiers"]) - _STOP_WORDS
         concepts = set(row["concepts"])
-        for position in {p for word in words for p in index.get(word, ())}:
-            other = elixir[position]
-            shared_words = words & elixir_words[position]
-            shared_concepts = concepts & set(other["concepts"])
+        word_count, concept_count, kind = len(words), len(concepts), row["kind"]
+        candidates: set[int] = set()
+        for word in words:
+            postings = index.get(word)
+            if postings:
+                candidates.update(postings)
+        for position in candidates:
+            other_words, other_concepts = elixir_words[position], elixir_concepts[position]
+            shared_concept_count = len(concepts & other_concepts)
+            concept_union = concept_count + len(other_concepts) - shared_concept_count
+            shared_word_count = len(words & other_words)
+            word_union = word_count + len(other_words) - shared_word_count
             score = (
-                config.concept_weight * _jaccard(concepts, set(other["concepts"]))
-                + config.name_weight * _jaccard(words, elixir_words[position])
-                + config.kind_weight * ((row["kind"], other["kind"]) in EQUIVALENT_KINDS)
+                concept_weight * (shared_concept_count / concept_union if concept_union else 0.0)
+                + name_weight * (shared_word_count / word_union if word_union else 0.0)
+                + kind_weight * ((kind, elixir_kinds[position]) in EQUIVALENT_KINDS)
             )
             if score >= config.threshold:
-                scored.append((score, row, other, sorted(shared_concepts), sorted(shared_words)))
+                scored.append((score, row, elixir[position], concepts, words, position))
 
     scored.sort(key=lambda item: (-item[0], item[1]["id"], item[2]["id"]))
     uses: Counter = Counter()
     pairs = []
-    for score, row, other, shared_concepts, shared_words in scored:
+    for score, row, other, concepts, words, position in scored:
         if uses[row["id"]] >= config.max_pairs_per_chunk or uses[other["id"]] >= config.max_pairs_per_chunk:
             continue
         rust_split = splits.get((row["repo"], row["file_path"]), "train")
@@ -88,7 +107,8 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config
             continue  # a pair spanning both sides would leak one side's code into the other
         uses[row["id"]] += 1
         uses[other["id"]] += 1
-        pairs.append((row["id"], other["id"], round(score, 4), shared_concepts, shared_words, rust_split))
+        pairs.append((row["id"], other["id"], round(score, 4), sorted(concepts & elixir_concepts[position]),
+                      sorted(words & elixir_words[position]), rust_split))
     return pl.DataFrame(pairs, schema=PAIR_SCHEMA, orient="row") if pairs else pl.DataFrame(schema=PAIR_SCHEMA)
 
 
@@ -96,7 +116,8 @@ def pair_examples(pairs: pl.DataFrame, chunks: pl.DataFrame, max_chars: int = 24
     """Transfer examples both ways, plus concept-conditioned prompts that describe one side's item for the other.
 
     `chunks` carry their quality_score; a pair's examples take the lower of its two chunks' scores."""
-    by_id = {row["id"]: row for row in chunks.iter_rows(named=True)}
+    paired = set(pairs["rust_id"].to_list()) | set(pairs["elixir_id"].to_list())
+    by_id = {row["id"]: row for row in chunks.filter(pl.col("id").is_in(list(paired))).iter_rows(named=True)}
     rows = []
     for pair in pairs.iter_rows(named=True):
         rust, elixir = by_id[pair["rust_id"]], by_id[pair["elixir_id"]]

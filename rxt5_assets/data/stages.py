@@ -229,20 +229,26 @@ def preprocess_stage(conn: psycopg.Connection, files: StageFiles, config: Prepar
 
 def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
                   dagster_run_id: str | None = None) -> dict:
-    chunks = files.read_parts(files.chunks)
+    # the list-column analyses only the pairs need stay on disk; each part is scored and filtered on its own
+    columns = [name for name in pl.read_parquet_schema(files.parts(files.chunks)[0])
+               if name not in ("patterns", "concepts", "identifiers")]
+    chunks = [pl.read_parquet(part, columns=columns) for part in files.parts(files.chunks)]
+    rows_in = sum(part.height for part in chunks)
+    max_chunk_id = max((int(part["id"].max()) for part in chunks if part.height), default=None)
     test_chunks = files.read_parts(files.test_chunks)
     result = build_examples(chunks, test_chunks, config.example_config())
+    del chunks
     session_config = json.loads(json.dumps(asdict(config), default=list))  # tuples → lists, weights included
     # the session and its examples: one transaction (the caller commits), a new session for every run
     session_id = create_session(conn, config.name, list(config.languages), session_config,
                                 dagster_run_id=dagster_run_id,
-                                max_code_chunk_id=int(chunks["id"].max()) if chunks.height else None)
+                                max_code_chunk_id=max_chunk_id)
     stored = store_examples(conn, session_id, result.examples)
     update_session(conn, session_id, stats={"scoring": {"examples": stored, "dropped": dict(result.dropped)}})
     files.write_parquet(result.scores, files.scores)
     files.write_parquet(result.examples, files.examples)
     files.write_json(files.session, {"session_id": session_id, "name": config.name})
-    files.record_funnel("scoring", chunks.height, result.examples.height, result.dropped)
+    files.record_funnel("scoring", rows_in, result.examples.height, result.dropped)
     return {"session_id": session_id, "examples": result.examples, "scores": result.scores,
             "dropped": dict(result.dropped)}
 
@@ -266,9 +272,9 @@ def session_to_extend(conn: psycopg.Connection, files: StageFiles, *, exclude_ta
 def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
                 dagster_run_id: str | None = None) -> dict:
     session_id = session_to_extend(conn, files, exclude_tasks=PAIR_TASKS, dagster_run_id=dagster_run_id)
-    chunks = files.read_parts(files.chunks).join(
-        pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score", "split"), on="id"
-    )
+    passing = pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score", "split")
+    chunks = pl.concat([pl.read_parquet(part).join(passing, on="id", maintain_order="left")  # part by part: only
+                        for part in files.parts(files.chunks)])  # the passing chunks are ever held together
     if not config.cross_language_learning:
         pairs = match_pairs(chunks.head(0), {})
         examples = pl.DataFrame(schema=EXAMPLE_SCHEMA)

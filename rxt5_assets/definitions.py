@@ -1,6 +1,8 @@
 """The Definitions object that workspace.yaml loads."""
 
-from dagster import Definitions
+import os
+
+from dagster import Definitions, in_process_executor, multiprocess_executor
 
 from rxt5_assets.defs.data_assets import DATA_ASSETS, DATA_CHECKS
 from rxt5_assets.defs.evaluation_assets import EVALUATION_ASSETS, EVALUATION_CHECKS, retrain_job
@@ -8,7 +10,23 @@ from rxt5_assets.defs.evaluation_resources import EvaluationResource
 from rxt5_assets.defs.model_assets import MODEL_ASSETS
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
 
+def step_executor(kind: str):
+    """The executor of every job. `forkserver` (default): each step in its own process (a crash or a trainer's memory
+    stays in its step), forked from a server that imported the Definitions once, so a step starts without paying a
+    fresh interpreter and the imports; `spawn`: Dagster's own default (a fresh interpreter per step); `in_process`:
+    every step in the run's process. bench/bench_step_startup.py measures the three (the README has the table)."""
+    if kind == "forkserver":
+        return multiprocess_executor.configured(
+            {"start_method": {"forkserver": {"preload_modules": ["rxt5_assets.definitions"]}}}, name="rxt5_forkserver")
+    if kind == "spawn":
+        return multiprocess_executor
+    if kind == "in_process":
+        return in_process_executor
+    raise ValueError(f"RXT5_STEP_EXECUTOR={kind!r}: choose forkserver, spawn or in_process")
+
+
 defs = Definitions(
+    executor=step_executor(os.environ.get("RXT5_STEP_EXECUTOR", "forkserver")),
     assets=[*DATA_ASSETS, *MODEL_ASSETS, *EVALUATION_ASSETS],
     asset_checks=[*DATA_CHECKS, *EVALUATION_CHECKS],
     jobs=[retrain_job],

@@ -232,12 +232,19 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
     # the list-column analyses only the pairs need stay on disk; each part is scored and filtered on its own
     columns = [name for name in pl.read_parquet_schema(files.parts(files.chunks)[0])
                if name not in ("patterns", "concepts", "identifiers")]
-    chunks = [pl.read_parquet(part, columns=columns) for part in files.parts(files.chunks)]
-    rows_in = sum(part.height for part in chunks)
-    max_chunk_id = max((int(part["id"].max()) for part in chunks if part.height), default=None)
+    seen = {"rows": 0, "max_id": None}
+
+    def parts():
+        for path in files.parts(files.chunks):
+            part = pl.read_parquet(path, columns=columns)
+            seen["rows"] += part.height
+            if part.height:
+                seen["max_id"] = max(seen["max_id"] or 0, int(part["id"].max()))
+            yield part
+
     test_chunks = files.read_parts(files.test_chunks)
-    result = build_examples(chunks, test_chunks, config.example_config())
-    del chunks
+    result = build_examples(parts(), test_chunks, config.example_config())
+    rows_in, max_chunk_id = seen["rows"], seen["max_id"]
     session_config = json.loads(json.dumps(asdict(config), default=list))  # tuples → lists, weights included
     # the session and its examples: one transaction (the caller commits), a new session for every run
     session_id = create_session(conn, config.name, list(config.languages), session_config,

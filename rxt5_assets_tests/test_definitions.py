@@ -211,3 +211,12 @@ def test_rematerializing_training_dataset_never_reopens_a_finished_session(demo_
     assert second != first
     derived = _session_row(demo_database, second)
     assert derived["status"] == "prepared" and derived["stored"] == finished["stored"]
+
+
+def test_steps_run_on_a_forkserver_that_preloaded_the_definitions():
+    from rxt5_assets.definitions import step_executor
+
+    assert defs.executor.name == "rxt5_forkserver"  # RXT5_STEP_EXECUTOR unset
+    assert step_executor("in_process").name == "in_process" and step_executor("spawn").name == "multiprocess"
+    with pytest.raises(ValueError, match="forkserver, spawn or in_process"):
+        step_executor("fork")

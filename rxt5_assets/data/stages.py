@@ -242,7 +242,9 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
                 seen["max_id"] = max(seen["max_id"] or 0, int(part["id"].max()))
             yield part
 
-    test_chunks = files.read_parts(files.test_chunks)
+    # test chunks are targets of the ExUnit item → tests task only: their names and code
+    test_chunks = pl.concat([pl.read_parquet(path, columns=["name", "content"]).filter(
+        pl.col("name").str.ends_with("Test")) for path in files.parts(files.test_chunks)])
     result = build_examples(parts(), test_chunks, config.example_config())
     rows_in, max_chunk_id = seen["rows"], seen["max_id"]
     session_config = json.loads(json.dumps(asdict(config), default=list))  # tuples → lists, weights included

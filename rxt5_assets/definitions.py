@@ -11,10 +11,11 @@ from rxt5_assets.defs.model_assets import MODEL_ASSETS
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
 
 def step_executor(kind: str):
-    """The executor of every job. `forkserver` (default): each step in its own process (a crash or a trainer's memory
-    stays in its step), forked from a server that imported the Definitions once, so a step starts without paying a
-    fresh interpreter and the imports; `spawn`: Dagster's own default (a fresh interpreter per step); `in_process`:
-    every step in the run's process. bench/bench_step_startup.py measures the three (the README has the table)."""
+    """The executor of every job, by RXT5_STEP_EXECUTOR. `in_process` (default): every step in the run's process —
+    the Definitions are imported once per run, not once per step (bench/bench_step_startup.py: 4-9x less overhead
+    than the alternatives on the quick start's data steps; the README has the table), and a killed run takes its steps
+    with it. `forkserver`: each step in its own process, forked from a server that imported the Definitions once;
+    `spawn`: Dagster's own default, a fresh interpreter per step."""
     if kind == "forkserver":
         return multiprocess_executor.configured(
             {"start_method": {"forkserver": {"preload_modules": ["rxt5_assets.definitions"]}}}, name="rxt5_forkserver")
@@ -26,7 +27,7 @@ def step_executor(kind: str):
 
 
 defs = Definitions(
-    executor=step_executor(os.environ.get("RXT5_STEP_EXECUTOR", "forkserver")),
+    executor=step_executor(os.environ.get("RXT5_STEP_EXECUTOR", "in_process")),
     assets=[*DATA_ASSETS, *MODEL_ASSETS, *EVALUATION_ASSETS],
     asset_checks=[*DATA_CHECKS, *EVALUATION_CHECKS],
     jobs=[retrain_job],

@@ -7,9 +7,11 @@ large corpora. Each chunk takes part in at most `max_pairs_per_chunk` pairs, bes
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from rxt5_assets.data.examples import EXAMPLE_SCHEMA, first_paragraph
@@ -71,8 +73,9 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config
     elixir_concepts = [frozenset(row["concepts"]) for row in elixir]
     elixir_kinds = [row["kind"] for row in elixir]
     concept_weight, name_weight, kind_weight = config.concept_weight, config.name_weight, config.kind_weight
-    scored = []
-    for row in rust:
+    # passing candidates as three flat arrays (a tuple per pair costs ~100 bytes: gigabytes on a large table)
+    passing_scores, passing_rust, passing_elixir = array("d"), array("q"), array("q")
+    for rust_position, row in enumerate(rust):
         words = set(row["identifiers"]) - _STOP_WORDS
         concepts = set(row["concepts"])
         word_count, concept_count, kind = len(words), len(concepts), row["kind"]
@@ -93,12 +96,22 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config
                 + kind_weight * ((kind, elixir_kinds[position]) in EQUIVALENT_KINDS)
             )
             if score >= config.threshold:
-                scored.append((score, row, elixir[position], concepts, words, position))
+                passing_scores.append(score)
+                passing_rust.append(rust_position)
+                passing_elixir.append(position)
 
-    scored.sort(key=lambda item: (-item[0], item[1]["id"], item[2]["id"]))
+    scores = np.frombuffer(passing_scores, dtype=np.float64)
+    rust_positions = np.frombuffer(passing_rust, dtype=np.int64)
+    elixir_positions = np.frombuffer(passing_elixir, dtype=np.int64)
+    rust_ids = np.array([row["id"] for row in rust], dtype=np.int64)
+    elixir_ids = np.array([row["id"] for row in elixir], dtype=np.int64)
+    # best score first, then by ids (a total order: a pair of ids is unique)
+    order = np.lexsort((elixir_ids[elixir_positions], rust_ids[rust_positions], -scores)) if len(scores) else []
     uses: Counter = Counter()
     pairs = []
-    for score, row, other, concepts, words, position in scored:
+    for index in order.tolist() if len(scores) else []:
+        score, row, position = float(scores[index]), rust[int(rust_positions[index])], int(elixir_positions[index])
+        other = elixir[position]
         if uses[row["id"]] >= config.max_pairs_per_chunk or uses[other["id"]] >= config.max_pairs_per_chunk:
             continue
         rust_split = splits.get((row["repo"], row["file_path"]), "train")
@@ -107,6 +120,7 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config
             continue  # a pair spanning both sides would leak one side's code into the other
         uses[row["id"]] += 1
         uses[other["id"]] += 1
+        words, concepts = set(row["identifiers"]) - _STOP_WORDS, set(row["concepts"])
         pairs.append((row["id"], other["id"], round(score, 4), sorted(concepts & elixir_concepts[position]),
                       sorted(words & elixir_words[position]), rust_split))
     return pl.DataFrame(pairs, schema=PAIR_SCHEMA, orient="row") if pairs else pl.DataFrame(schema=PAIR_SCHEMA)

@@ -128,6 +128,7 @@ def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size
     database = database_for(home, f"scale_{size}")
     database.migrate()
     with database.connect() as conn:  # the rows an earlier incremental run added go: each run sees N (+ new) rows
+        conn.execute("truncate t5_training_sessions cascade")  # earlier runs' sessions: not what is measured
         conn.execute(r"delete from code_chunks where repo ~ '~r1[0-9]{4}$'")
         if mode == "full":  # an empty analysis cache: every chunk is analysed
             conn.execute("truncate chunk_analyses")

@@ -206,6 +206,9 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             inserted_at       timestamptz not null default now(),
             primary key (content_hash, language, analyser_version)
         );
+        -- deleting code_chunks rows sets t5_training_examples.code_chunk_id to null: without this index every
+        -- deleted chunk scanned every stored example (1,000 deletions next to 1.5 M examples: 14 minutes)
+        create index if not exists t5_training_examples_code_chunk_idx on t5_training_examples (code_chunk_id);
         """,
     ),
 ]

@@ -142,7 +142,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.demo:
         report = ingest_demo(database, progress=progress)
     else:
-        report = ingest_path(database, args.path, args.repo, progress=progress)
+        report = ingest_path(database, args.path, args.repo, progress=progress, include_dirs=tuple(args.include_dir))
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.summary())
     return 0
 
@@ -276,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--demo", action="store_true", help="ingest the shipped demo corpus instead of PATH")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ingest.add_argument("--include-dir", action="append", default=[], metavar="NAME",
+                        help="walk folders of this name although they are skipped by default or .gitignore'd (e.g. "
+                             "--include-dir deps for an umbrella project whose apps live under deps/); repeatable")
     ingest.set_defaults(func=cmd_ingest)
 
     train = commands.add_parser(

@@ -48,6 +48,8 @@ class IngestReport:
     skipped_files: Counter = field(default_factory=Counter)  # reason -> count
     rejected_chunks: Counter = field(default_factory=Counter)  # reason -> count
     chunks_by_language: Counter = field(default_factory=Counter)  # new chunks per language
+    # folders not walked: relative path -> (reason "skipped_name" | "gitignored", source files inside)
+    skipped_dirs: dict = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -60,6 +62,7 @@ class IngestReport:
         self.skipped_files.update(other.skipped_files)
         self.rejected_chunks.update(other.rejected_chunks)
         self.chunks_by_language.update(other.chunks_by_language)
+        self.skipped_dirs.update({f"{other.repo}/{path}": value for path, value in other.skipped_dirs.items()})
 
     def as_dict(self) -> dict:
         return {
@@ -73,8 +76,26 @@ class IngestReport:
             "skipped_files": dict(self.skipped_files),
             "rejected_chunks": dict(self.rejected_chunks),
             "chunks_by_language": dict(self.chunks_by_language),
+            "skipped_dirs": [{"path": path, "reason": reason, "source_files": count}
+                             for path, (reason, count) in sorted(self.skipped_dirs.items())],
             "seconds": round(self.seconds, 3),
         }
+
+    def skipped_dirs_summary(self, limit: int = 12) -> list[str]:
+        """Lines naming the folders not walked, those holding source files first, with a hint how to include them."""
+        if not self.skipped_dirs:
+            return []
+        ranked = sorted(self.skipped_dirs.items(), key=lambda item: (-item[1][1], item[0]))
+        shown = [f"{path}/ ({count} source file{'s' if count != 1 else ''}"
+                 f"{', .gitignore' if reason == 'gitignored' else ''})" for path, (reason, count) in ranked[:limit]]
+        more = f", and {len(ranked) - limit} more" if len(ranked) > limit else ""
+        lines = ["  folders skipped: " + ", ".join(shown) + more]
+        hidden = sum(count for _, count in self.skipped_dirs.values())
+        if hidden:
+            names = sorted({Path(path).name for path, (_, count) in self.skipped_dirs.items() if count})[:3]
+            lines.append(f"  {hidden} source files are in skipped folders; to ingest them: "
+                         + " ".join(f"--include-dir {name}" for name in names))
+        return lines
 
     def summary(self) -> str:
         lines = [
@@ -89,6 +110,7 @@ class IngestReport:
             lines.append("  files skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(self.skipped_files.items())))
         if self.rejected_chunks:
             lines.append("  chunks rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(self.rejected_chunks.items())))
+        lines.extend(self.skipped_dirs_summary())
         return "\n".join(lines)
 
 
@@ -106,6 +128,16 @@ class _IgnoreRules:
             return self
         return _IgnoreRules(self.specs + ((directory, pathspec.GitIgnoreSpec.from_lines(lines)),))
 
+    def forcing(self, directory: Path) -> "_IgnoreRules":
+        """The rules inside a folder walked although .gitignore excludes it (--include-dir): the patterns that exclude
+        the folder itself are dropped, the others still apply below it."""
+        specs = []
+        for base, spec in self.specs:
+            relative = directory.relative_to(base).as_posix() + "/"
+            kept = [p for p in spec.patterns if not (p.include and p.match_file(relative) is not None)]
+            specs.append((base, pathspec.GitIgnoreSpec(kept)))
+        return _IgnoreRules(tuple(specs))
+
     def ignores(self, path: Path, is_dir: bool) -> bool:
         for base, spec in self.specs:
             relative = path.relative_to(base).as_posix() + ("/" if is_dir else "")
@@ -114,9 +146,22 @@ class _IgnoreRules:
         return False
 
 
-def find_source_files(root: Path, report: IngestReport) -> list[SourceFile]:
-    """All files under `root` that a registered language owns, minus skipped folders and .gitignore'd paths."""
+def count_source_files(directory: Path) -> int:
+    """Files under `directory` a registered language owns (symlinks not followed): what skipping it leaves out."""
+    count = 0
+    for _, _, names in os.walk(directory):
+        count += sum(1 for name in names if languages.for_path(Path(name)) is not None)
+    return count
+
+
+def find_source_files(root: Path, report: IngestReport, include_dirs: frozenset[str] = frozenset()
+                      ) -> list[SourceFile]:
+    """All files under `root` that a registered language owns, minus skipped folders and .gitignore'd paths.
+
+    Skipped folders are recorded in `report.skipped_dirs` with the source files they hold (.git is not listed); a
+    folder whose name is in `include_dirs` is walked even when its name is skipped or .gitignore excludes it."""
     found: list[SourceFile] = []
+    skipped_names = SKIPPED_DIRECTORIES - include_dirs
     visited_directories: set[tuple[int, int]] = set()
 
     def walk(directory: Path, rules: _IgnoreRules) -> None:
@@ -143,12 +188,25 @@ def find_source_files(root: Path, report: IngestReport) -> list[SourceFile]:
             except OSError:
                 is_dir = False
             if is_dir:
-                if entry.name in SKIPPED_DIRECTORIES or rules.ignores(path, is_dir=True):
+                reason, inner_rules = None, rules
+                if entry.name in skipped_names:
+                    reason = "skipped_name"
+                elif rules.ignores(path, is_dir=True):
+                    if entry.name in include_dirs:
+                        inner_rules = rules.forcing(path)
+                    else:
+                        reason = "gitignored"
+                if reason is not None:
+                    if entry.name != ".git":
+                        report.skipped_dirs[path.relative_to(root).as_posix()] = (reason, count_source_files(path))
                     continue
-                walk(path, rules)
+                walk(path, inner_rules)
                 continue
             language = languages.for_path(path)
-            if language is None or rules.ignores(path, is_dir=False):
+            if language is None:
+                continue
+            if rules.ignores(path, is_dir=False):
+                report.skipped_files["gitignored"] += 1
                 continue
             report.files_seen += 1
             try:
@@ -230,8 +288,10 @@ def ingest_path(
     repo: str | None = None,
     *,
     progress: bool | None = None,
+    include_dirs: tuple[str, ...] | frozenset[str] = (),
 ) -> IngestReport:
-    """Ingest one checkout. `progress=None` shows a bar only on a terminal."""
+    """Ingest one checkout. `progress=None` shows a bar only on a terminal. `include_dirs`: folder names to walk
+    although they are skipped by default (deps, _build, target, node_modules) or .gitignore'd."""
     from tqdm.auto import tqdm
 
     root_path = Path(root).expanduser()
@@ -242,7 +302,7 @@ def ingest_path(
     root_path = root_path.resolve()
     report = IngestReport(root=str(root_path), repo=repo or root_path.name)
     started = time.perf_counter()
-    sources = find_source_files(root_path, report)
+    sources = find_source_files(root_path, report, frozenset(include_dirs))
 
     bar = tqdm(
         total=sum(s.size for s in sources), unit="B", unit_scale=True, desc=f"ingest {report.repo}",

@@ -109,7 +109,8 @@ def _session_for(database: Database, config, session_id: str | None, session_nam
     if session_id is None and config.resume and marker.exists():
         remembered = json.loads(marker.read_text())["session_id"]
         with database.connect() as conn:
-            if get_session(conn, remembered) is not None:
+            remembered_session = get_session(conn, remembered)
+            if remembered_session is not None and remembered_session["status"] != "completed":  # never reopened
                 session_id = remembered
     if session_id is None:
         session_id = lock.create_session_locked(lambda conn: create_session(

@@ -188,3 +188,85 @@ def test_compute_logs_are_kept_under_rxt5_home(database: Database, tmp_path: Pat
         assert logs, sorted(p.name for p in (home / "dagster" / "compute_logs").rglob("*"))
         # the library's own log lines (evaluation progress, ...) reach the run's event log
         assert instance.get_settings("python_logs")["managed_python_loggers"] == ["rxt5_assets"]
+
+
+def test_importing_the_definitions_imports_neither_torch_nor_transformers():
+    """Every Dagster step's subprocess imports the Definitions: a model library there costs seconds per step."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, rxt5_assets.definitions; "
+             "print(' '.join(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+def _session_row(database: Database, session_id: str) -> dict:
+    with database.connect() as conn:
+        status, completed_at, example_count, stored = conn.execute(
+            "select status, completed_at, example_count, (select count(*) from t5_training_examples e "
+            "where e.training_session_id = s.id) from t5_training_sessions s where id = %s", (session_id,)).fetchone()
+    return {"status": status, "completed_at": completed_at, "example_count": example_count, "stored": stored}
+
+
+def test_two_data_graph_runs_at_once_keep_their_own_sessions_and_files(demo_database: Database, tmp_path: Path):
+    """Issue 9, defect 1: two runs at once shared session.json, the parquet files and train.jsonl.tmp."""
+    import threading
+
+    outcomes, errors = [], []
+
+    def run() -> None:
+        try:
+            with DagsterInstance.ephemeral() as instance:
+                result = materialize(DATA_ASSETS, resources=resources(demo_database, tmp_path), instance=instance)
+                event = instance.get_latest_materialization_event(AssetKey("training_dataset"))
+                outcomes.append((result.success, event.asset_materialization.metadata["session_id"].value))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert [success for success, _ in outcomes] == [True, True]
+    sessions = {session for _, session in outcomes}
+    assert len(sessions) == 2
+    for session in sessions:
+        row = _session_row(demo_database, session)
+        assert row["status"] == "prepared" and row["stored"] == row["example_count"]
+    runs = list((tmp_path / "data" / "runs").iterdir())
+    assert len(runs) == 2 and all((run / "session.json").exists() for run in runs)
+
+
+def test_rematerializing_training_dataset_never_reopens_a_finished_session(demo_database: Database, tmp_path: Path):
+    """Issue 9, defect 3: the data session that had also trained went from completed back to prepared."""
+    from rxt5_assets.db.sessions import update_session
+    from rxt5_assets.defs.data_assets import training_dataset
+
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize(DATA_ASSETS, resources=resources(demo_database, tmp_path), instance=instance).success
+    manifest_path = tmp_path / "datasets" / "rust_elixir_v1" / "manifest.json"
+    first = json.loads(manifest_path.read_text())["session_id"]
+    with demo_database.connect() as conn:  # what a training on this dataset does to its session
+        update_session(conn, first, status="training")
+        update_session(conn, first, status="completed")
+    finished = _session_row(demo_database, first)
+    with DagsterInstance.ephemeral() as instance:  # the dataset alone, in a new run, from the published upstream
+        assert materialize(DATA_ASSETS, selection=[training_dataset], resources=resources(demo_database, tmp_path),
+                           instance=instance).success
+    assert _session_row(demo_database, first) == finished  # untouched: status, completed_at, examples
+    second = json.loads(manifest_path.read_text())["session_id"]
+    assert second != first
+    derived = _session_row(demo_database, second)
+    assert derived["status"] == "prepared" and derived["stored"] == finished["stored"]
+
+
+def test_steps_run_in_the_runs_process_unless_told_otherwise():
+    from rxt5_assets.definitions import step_executor
+
+    assert defs.executor.name == "in_process"  # RXT5_STEP_EXECUTOR unset: the measured fastest
+    assert step_executor("forkserver").name == "rxt5_forkserver" and step_executor("spawn").name == "multiprocess"
+    with pytest.raises(ValueError, match="forkserver, spawn or in_process"):
+        step_executor("fork")

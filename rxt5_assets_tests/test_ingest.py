@@ -107,6 +107,54 @@ def test_skipped_folders_and_gitignore(database: Database, checkout: Path):
     assert report.files_seen == 2
     contents = "".join(content for content, *_ in stored(database))
     assert "Skipped" not in contents and "Old" not in contents and "Vendored" not in contents
+    # what was left out is said, with the source files each skipped folder holds (.git is not worth a line)
+    assert report.skipped_dirs == {"target": ("skipped_name", 1), "_build": ("skipped_name", 1),
+                                   "deps": ("skipped_name", 1), "node_modules": ("skipped_name", 1),
+                                   "generated": ("gitignored", 1), "lib/vendor": ("gitignored", 1)}
+    assert report.skipped_files["gitignored"] == 1  # src/old.bak.rs
+    summary = report.summary()
+    assert "folders skipped: " in summary and "deps/ (1 source file)" in summary
+    assert "lib/vendor/ (1 source file, .gitignore)" in summary and "--include-dir" in summary
+    listed = {entry["path"]: entry for entry in report.as_dict()["skipped_dirs"]}
+    assert listed["deps"] == {"path": "deps", "reason": "skipped_name", "source_files": 1}
+
+
+def test_an_umbrella_checkout_with_its_apps_under_deps(database: Database, tmp_path: Path):
+    """First-party apps under deps/ (gitignored, as mix new does): 0 source files, and the summary says why."""
+    root = tmp_path / "umbrella"
+    for app in ("billing", "ledger"):
+        (root / "deps" / app / "lib").mkdir(parents=True)
+        (root / "deps" / app / "lib" / f"{app}.ex").write_text(ELIXIR_LIB.replace("Billing", app.title()))
+        (root / "deps" / app / "_build").mkdir()
+        (root / "deps" / app / "_build" / "gen.ex").write_text(ELIXIR_LIB.replace("Money", "Built"))
+    (root / ".gitignore").write_text("/deps\n")
+    report = ingest_path(database, root, progress=False)
+    assert report.files_seen == 0 and report.skipped_dirs == {"deps": ("skipped_name", 4)}
+    assert "4 source files are in skipped folders; to ingest them: --include-dir deps" in report.summary()
+
+    included = ingest_path(database, root, progress=False, include_dirs=("deps",))  # also past the .gitignore
+    assert included.files_seen == 2 and included.chunks_new > 0
+    assert included.skipped_dirs == {"deps/billing/_build": ("skipped_name", 1),
+                                     "deps/ledger/_build": ("skipped_name", 1)}
+    assert {path for _, _, path, *_ in stored(database)} == {"deps/billing/lib/billing.ex",
+                                                              "deps/ledger/lib/ledger.ex"}
+
+
+def test_the_cli_lists_skipped_folders_and_includes_one(database: Database, tmp_path: Path, monkeypatch, capsys):
+    import json
+
+    from rxt5_assets.cli import main
+
+    root = tmp_path / "checkout"
+    (root / "deps" / "app").mkdir(parents=True)
+    (root / "deps" / "app" / "app.ex").write_text(ELIXIR_LIB)
+    monkeypatch.setenv("RXT5_DATABASE_URL", database.url)
+    assert main(["ingest", str(root), "--quiet"]) == 0
+    human = capsys.readouterr().out
+    assert "0 source files seen" in human and "deps/ (1 source file)" in human
+    assert main(["ingest", str(root), "--quiet", "--json", "--include-dir", "deps"]) == 0
+    as_json = json.loads(capsys.readouterr().out)
+    assert as_json["files_ingested"] == 1 and as_json["skipped_dirs"] == []
 
 
 def test_bad_input_is_skipped_and_counted_by_reason(database: Database, checkout: Path):

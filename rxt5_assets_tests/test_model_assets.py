@@ -11,7 +11,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from transformers import TrainerCallback
 
 from rxt5_assets.db import Database
-from rxt5_assets.defs.data_assets import DATA_ASSETS
+from rxt5_assets.defs.data_assets import DATA_ASSETS, stage_files
 from rxt5_assets.defs.model_assets import MODEL_ASSETS, base_model, lora_adapter, train_side_corpus
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
 from rxt5_assets.ingest import ingest_demo
@@ -42,7 +42,8 @@ def test_model_stage_trains_registers_and_resumes_a_killed_run(database: Databas
         assert base["pretraining_steps"].value > 1000 and "data:image/png;base64," in base["pretraining_curve"].value
         # the tokenizer learns from train-side files only
         corpus = set(train_side_corpus(resources["workspace"]))
-        chunks = pl.read_parquet(tmp_path / "data" / "preprocessed_chunks.parquet")
+        files = stage_files(resources["workspace"])  # the run folder the latest training_dataset read
+        chunks = files.read_parts(files.chunks)
         evaluation = pl.read_ndjson(tmp_path / "datasets" / "rust_elixir_v1" / "eval.jsonl")
         eval_chunks = chunks.join(evaluation.select("repo", "file_path").unique(), on=["repo", "file_path"])
         assert corpus and eval_chunks.height and not corpus & set(eval_chunks["content"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 import polars as pl
@@ -218,21 +219,35 @@ def near_duplicates(signatures: np.ndarray, groups: np.ndarray, threshold: float
     bands = banded.astype(np.uint64)
     band_keys = (bands[..., 0] | bands[..., 1] << np.uint64(32)) * _MIX_1 ^ (bands[..., 2] | bands[..., 3] << np.uint64(32))
     informative = ~(banded == EMPTY_BIN).all(axis=2)  # an empty band says nothing
-    members = pl.DataFrame({
-        "row": np.repeat(np.arange(count), LSH_BANDS), "group": np.repeat(groups, LSH_BANDS),
-        "band": np.tile(np.arange(LSH_BANDS), count), "key": band_keys.reshape(-1),
-    }).filter(pl.Series(informative.reshape(-1)))
-    shared = members.filter(pl.len().over("group", "band", "key") > 1)
-    candidates = (shared.join(shared, on=["group", "band", "key"], suffix="_later")
-                  .filter(pl.col("row") < pl.col("row_later")).select("row", "row_later").unique())
-    if candidates.height == 0:
+    positions = np.arange(count)
+    close_pairs = []
+    for band in range(LSH_BANDS):  # band by band, candidates verified in slices: memory follows one band's pairs
+        keep = informative[:, band]
+        members = pl.DataFrame({"row": positions[keep], "group": groups[keep], "key": band_keys[keep, band]})
+        shared = members.filter(pl.len().over("group", "key") > 1)
+        if shared.height == 0:
+            continue
+        candidates = (shared.join(shared, on=["group", "key"], suffix="_later")
+                      .filter(pl.col("row") < pl.col("row_later")).select("row", "row_later"))
+        earlier, later = candidates["row"].to_numpy(), candidates["row_later"].to_numpy()
+        del candidates
+        for start in range(0, len(earlier), _VERIFY_SLICE):
+            first, second = earlier[start:start + _VERIFY_SLICE], later[start:start + _VERIFY_SLICE]
+            close = estimated_jaccard(signatures[first], signatures[second]) >= threshold
+            if close.any():
+                close_pairs.append(pl.DataFrame({"row": first[close], "row_later": second[close]}))
+    if not close_pairs:
         return dropped
-    earlier, later = candidates["row"].to_numpy(), candidates["row_later"].to_numpy()
-    close = estimated_jaccard(signatures[earlier], signatures[later]) >= threshold
-    for first, second in sorted(zip(earlier[close].tolist(), later[close].tolist()), key=lambda pair: pair[::-1]):
+    close = pl.concat(close_pairs).unique()
+    earlier, later = close["row"].to_numpy(), close["row_later"].to_numpy()
+    order = np.lexsort((earlier, later))  # by the later row, then the earlier one
+    for first, second in zip(earlier[order].tolist(), later[order].tolist()):
         if not dropped[first]:  # every pair (·, second) comes after all pairs that decide `first`
             dropped[second] = True
     return dropped
+
+
+_VERIFY_SLICE = 500_000
 
 
 def _dedup_keys(rows: list[tuple[str, str, str]]) -> tuple[list[bytes], np.ndarray]:
@@ -252,13 +267,22 @@ def _dedup_keys(rows: list[tuple[str, str, str]]) -> tuple[list[bytes], np.ndarr
     return digests, minhash_signatures(targets)
 
 
+DEDUP_SLICE_ROWS = 20_000
+
+
 def remove_duplicates(candidates: pl.DataFrame, threshold: float, dropped: Counter) -> pl.DataFrame:
     """Exact duplicates by (task, input, target) without whitespace; near duplicates by MinHash-LSH on the target
     without whitespace, within each (language, task).
 
     This runs in one process: forking a second one costs more here than the hashing it would take over."""
-    with gc_paused():
-        digest_list, signatures = _dedup_keys(list(candidates.select("task", "input", "target").iter_rows()))
+    digest_list, signature_parts = [], []
+    for start in range(0, max(1, candidates.height), DEDUP_SLICE_ROWS):  # Python strings of one slice at a time
+        with gc_paused():
+            digests_part, signatures_part = _dedup_keys(
+                list(candidates.slice(start, DEDUP_SLICE_ROWS).select("task", "input", "target").iter_rows()))
+        digest_list.extend(digests_part)
+        signature_parts.append(signatures_part)
+    signatures = np.concatenate(signature_parts)
     digests = pl.Series(digest_list, dtype=pl.Binary)
     first_seen = digests.is_first_distinct()
     dropped["duplicate_example"] += int((~first_seen).sum())
@@ -269,24 +293,38 @@ def remove_duplicates(candidates: pl.DataFrame, threshold: float, dropped: Count
     return unique.filter(pl.Series(~near))
 
 
-def build_examples(chunks: pl.DataFrame, test_chunks: pl.DataFrame,
+def build_examples(chunks: pl.DataFrame | Iterable[pl.DataFrame], test_chunks: pl.DataFrame,
                    config: ExampleConfig = ExampleConfig()) -> ExampleResult:
     """Score every analysed chunk, keep those at or above the threshold, and turn them into examples — column-wise,
-    over the whole frame (polars spreads it over the cores)."""
+    over the whole frame (polars spreads it over the cores).
+
+    `chunks` may be an iterable of parts (the preprocessing's batches, in id order, read one at a time): each part is
+    scored on its own and only its passing chunks are kept for what follows, so the chunks below the threshold never
+    sit in memory together; the result is the same as for the concatenated frame."""
     dropped: Counter = Counter()
-    scored = score_chunks(chunks, config.weights).with_columns(passed=pl.col("quality_score") >= config.quality_threshold)
-    splits = assign_splits(scored.filter(pl.col("passed")).select("language", "repo", "file_path"),
+    parts = [chunks] if isinstance(chunks, pl.DataFrame) else chunks
+    passing, all_scores = [], []
+    for part in parts:
+        scored_part = score_chunks(part, config.weights).with_columns(
+            passed=pl.col("quality_score") >= config.quality_threshold)
+        all_scores.append(scored_part.select("id", "language", "repo", "file_path", "quality_score", "passed",
+                                             "breakdown"))
+        passing.append(scored_part.filter(pl.col("passed")))
+    scores = pl.concat(all_scores)
+    del all_scores
+    splits = assign_splits(scores.filter(pl.col("passed")).select("language", "repo", "file_path"),
                            config.eval_fraction, config.seed)
     split_frame = pl.DataFrame([(repo, path, split) for (repo, path), split in splits.items()],
                                schema={"repo": pl.String, "file_path": pl.String, "split": pl.String}, orient="row")
     # the split is kept per chunk (null below the threshold): later stages read it instead of deciding again
-    scored = scored.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left").with_columns(
-        split=pl.when("passed").then("split"))
-    scores = scored.select("id", "language", "quality_score", "passed", "breakdown", "split")
+    scores = scores.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left").with_columns(
+        split=pl.when("passed").then("split")).select("id", "language", "quality_score", "passed", "breakdown", "split")
     dropped["below_quality_threshold"] = int((~scores["passed"]).sum())
-    passed = scored.filter(pl.col("passed"))
+    passed = pl.concat(passing).join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left")
+    del passing
 
     candidates = pl.concat([_item_tasks(passed), _test_tasks(passed, test_chunks)])
+    del passed
     too_long_input = pl.col("input").str.len_chars() > config.max_input_chars
     too_long_target = ~too_long_input & (pl.col("target").str.len_chars() > config.max_target_chars)
     dropped["input_too_long"] += candidates.select(too_long_input.sum()).item()

@@ -7,9 +7,11 @@ large corpora. Each chunk takes part in at most `max_pairs_per_chunk` pairs, bes
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from rxt5_assets.data.examples import EXAMPLE_SCHEMA, first_paragraph
@@ -42,6 +44,9 @@ class PairConfig:
     name_weight: float = 0.45
     kind_weight: float = 0.15
     max_pairs_per_chunk: int = 2
+    # a word shared by more Elixir chunks than this finds no candidates (it still counts in the score): on a large
+    # table the common words would otherwise compare every Rust chunk with most Elixir ones
+    max_word_postings: int = 2000
 
 
 def _jaccard(a: set, b: set) -> float:
@@ -50,8 +55,9 @@ def _jaccard(a: set, b: set) -> float:
 
 def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config: PairConfig = PairConfig()) -> pl.DataFrame:
     """Pairs of (rust, elixir) accepted chunks with score ≥ threshold, both on the same side of the split."""
-    rust = [r for r in chunks.iter_rows(named=True) if r["language"] == "rust"]
-    elixir = [r for r in chunks.iter_rows(named=True) if r["language"] == "elixir"]
+    needed = chunks.select("id", "language", "repo", "file_path", "kind", "identifiers", "concepts")  # not the code
+    rust = list(needed.filter(pl.col("language") == "rust").iter_rows(named=True))
+    elixir = list(needed.filter(pl.col("language") == "elixir").iter_rows(named=True))
     index: dict[str, list[int]] = defaultdict(list)
     elixir_words = []
     for position, row in enumerate(elixir):
@@ -59,27 +65,53 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config
         elixir_words.append(words)
         for word in words:
             index[word].append(position)
+    for word in [word for word, postings in index.items() if len(postings) > config.max_word_postings]:
+        del index[word]
 
-    scored = []
-    for row in rust:
+    # the score of every candidate from set sizes (|A ∪ B| = |A| + |B| − |A ∩ B|): the same floats as
+    # _jaccard, without building the unions; the shared words and concepts are listed only for pairs that score
+    elixir_concepts = [frozenset(row["concepts"]) for row in elixir]
+    elixir_kinds = [row["kind"] for row in elixir]
+    concept_weight, name_weight, kind_weight = config.concept_weight, config.name_weight, config.kind_weight
+    # passing candidates as three flat arrays (a tuple per pair costs ~100 bytes: gigabytes on a large table)
+    passing_scores, passing_rust, passing_elixir = array("d"), array("q"), array("q")
+    for rust_position, row in enumerate(rust):
         words = set(row["identifiers"]) - _STOP_WORDS
         concepts = set(row["concepts"])
-        for position in {p for word in words for p in index.get(word, ())}:
-            other = elixir[position]
-            shared_words = words & elixir_words[position]
-            shared_concepts = concepts & set(other["concepts"])
+        word_count, concept_count, kind = len(words), len(concepts), row["kind"]
+        candidates: set[int] = set()
+        for word in words:
+            postings = index.get(word)
+            if postings:
+                candidates.update(postings)
+        for position in candidates:
+            other_words, other_concepts = elixir_words[position], elixir_concepts[position]
+            shared_concept_count = len(concepts & other_concepts)
+            concept_union = concept_count + len(other_concepts) - shared_concept_count
+            shared_word_count = len(words & other_words)
+            word_union = word_count + len(other_words) - shared_word_count
             score = (
-                config.concept_weight * _jaccard(concepts, set(other["concepts"]))
-                + config.name_weight * _jaccard(words, elixir_words[position])
-                + config.kind_weight * ((row["kind"], other["kind"]) in EQUIVALENT_KINDS)
+                concept_weight * (shared_concept_count / concept_union if concept_union else 0.0)
+                + name_weight * (shared_word_count / word_union if word_union else 0.0)
+                + kind_weight * ((kind, elixir_kinds[position]) in EQUIVALENT_KINDS)
             )
             if score >= config.threshold:
-                scored.append((score, row, other, sorted(shared_concepts), sorted(shared_words)))
+                passing_scores.append(score)
+                passing_rust.append(rust_position)
+                passing_elixir.append(position)
 
-    scored.sort(key=lambda item: (-item[0], item[1]["id"], item[2]["id"]))
+    scores = np.frombuffer(passing_scores, dtype=np.float64)
+    rust_positions = np.frombuffer(passing_rust, dtype=np.int64)
+    elixir_positions = np.frombuffer(passing_elixir, dtype=np.int64)
+    rust_ids = np.array([row["id"] for row in rust], dtype=np.int64)
+    elixir_ids = np.array([row["id"] for row in elixir], dtype=np.int64)
+    # best score first, then by ids (a total order: a pair of ids is unique)
+    order = np.lexsort((elixir_ids[elixir_positions], rust_ids[rust_positions], -scores)) if len(scores) else []
     uses: Counter = Counter()
     pairs = []
-    for score, row, other, shared_concepts, shared_words in scored:
+    for index in order.tolist() if len(scores) else []:
+        score, row, position = float(scores[index]), rust[int(rust_positions[index])], int(elixir_positions[index])
+        other = elixir[position]
         if uses[row["id"]] >= config.max_pairs_per_chunk or uses[other["id"]] >= config.max_pairs_per_chunk:
             continue
         rust_split = splits.get((row["repo"], row["file_path"]), "train")
@@ -88,7 +120,9 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config
             continue  # a pair spanning both sides would leak one side's code into the other
         uses[row["id"]] += 1
         uses[other["id"]] += 1
-        pairs.append((row["id"], other["id"], round(score, 4), shared_concepts, shared_words, rust_split))
+        words, concepts = set(row["identifiers"]) - _STOP_WORDS, set(row["concepts"])
+        pairs.append((row["id"], other["id"], round(score, 4), sorted(concepts & elixir_concepts[position]),
+                      sorted(words & elixir_words[position]), rust_split))
     return pl.DataFrame(pairs, schema=PAIR_SCHEMA, orient="row") if pairs else pl.DataFrame(schema=PAIR_SCHEMA)
 
 
@@ -96,7 +130,8 @@ def pair_examples(pairs: pl.DataFrame, chunks: pl.DataFrame, max_chars: int = 24
     """Transfer examples both ways, plus concept-conditioned prompts that describe one side's item for the other.
 
     `chunks` carry their quality_score; a pair's examples take the lower of its two chunks' scores."""
-    by_id = {row["id"]: row for row in chunks.iter_rows(named=True)}
+    paired = set(pairs["rust_id"].to_list()) | set(pairs["elixir_id"].to_list())
+    by_id = {row["id"]: row for row in chunks.filter(pl.col("id").is_in(list(paired))).iter_rows(named=True)}
     rows = []
     for pair in pairs.iter_rows(named=True):
         rust, elixir = by_id[pair["rust_id"]], by_id[pair["elixir_id"]]

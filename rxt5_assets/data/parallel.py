@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Sequence, TypeVar
@@ -42,7 +43,9 @@ def map_slices(function: Callable[[Sequence], Result], rows: Sequence, workers: 
     rows are few), else small slices on `workers` forked processes (so the last one ends soon after the others).
     `function` must be a module-level function."""
     global _SHARED
-    if workers <= 1 or len(rows) < 64:
+    # never fork a process that has loaded torch (its thread pools do not survive a fork): with the in-process
+    # executor a model step (base_model) may have run before the data steps in the same process
+    if workers <= 1 or len(rows) < 64 or "torch" in sys.modules:
         with gc_paused():
             return [function(rows)]
     size = max(32, len(rows) // (workers * 16))

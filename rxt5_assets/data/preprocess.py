@@ -13,6 +13,8 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import lru_cache
+from typing import Sequence
 
 import polars as pl
 
@@ -66,8 +68,9 @@ def like_to_glob(pattern: str) -> str:
     return "".join("*" if c == "%" else "?" if c == "_" else "[" + c + "]" if c in "[]*?" else c for c in pattern)
 
 
-def _analyze(row: tuple[int, str, str, str, str]) -> tuple | str:
-    """Worker: analyse one chunk. Returns ANALYSIS_COLUMNS' values, then the indicators dict, or a drop reason.
+def _analyze(row: tuple[int, str, str, str, str]) -> tuple | None:
+    """Worker: analyse one chunk in its own language. Returns ANALYSIS_COLUMNS' values, then the indicators dict, or
+    None when no item is recognised and the tree has syntax errors (see `_failed_reason`).
 
     What the parent already holds is not sent back: not the row, and None for code_without_docs when it is the
     content itself (no docs to remove)."""
@@ -75,10 +78,7 @@ def _analyze(row: tuple[int, str, str, str, str]) -> tuple | str:
     module = languages.get(language_name)
     analysis = module.analyze(content)
     if analysis.has_syntax_error and analysis.kind == "unknown":
-        for other in languages.all_languages():
-            if other.name != language_name and not other.analyze(content).has_syntax_error:
-                return "wrong_language"
-        return "unparseable"
+        return None
     code_without_docs = analysis.code_without_docs
     return (
         analysis.kind, analysis.name, analysis.doc, analysis.signature,
@@ -90,12 +90,33 @@ def _analyze(row: tuple[int, str, str, str, str]) -> tuple | str:
     )
 
 
+def _failed_reason(language_name: str, content: str) -> str:
+    """A chunk that fails its own language: wrong_language when another registered language parses it cleanly.
+    Decided on every run (never cached): it depends on the other languages' modules."""
+    for other in languages.all_languages():
+        if other.name != language_name and not other.analyze(content).has_syntax_error:
+            return "wrong_language"
+    return "unparseable"
+
+
 def indicators_dtype(names) -> pl.Struct:
     # parquet cannot store a struct without fields: an empty selection gets a placeholder
     return pl.Struct({name: pl.Float64 for name in sorted(names)} or {"none": pl.Float64})
 
 
-def _to_frame(rows: list[tuple], results: list[tuple]) -> pl.DataFrame:
+@lru_cache(maxsize=None)
+def indicator_names(requested_languages: tuple[str, ...]) -> tuple[str, ...]:
+    """Every quality indicator the requested languages report (each module reports a fixed set), so that every part
+    of a stage's output has the same indicators struct, whichever languages the part holds."""
+    names: set[str] = set()
+    for name in requested_languages:
+        if name in languages.names():
+            module = languages.get(name)
+            names |= set(module.quality_indicators(module.analyze("x")))
+    return tuple(sorted(names))
+
+
+def _to_frame(rows: list[tuple], results: list[tuple], indicator_fields: Sequence[str] | None = None) -> pl.DataFrame:
     """code_chunks rows + their analyses → a frame, column by column (building list columns row by row is polars'
     slowest path; splitting a string column is one vectorised call)."""
     row_columns = list(zip(*rows)) if rows else [()] * len(ROW_COLUMNS)
@@ -107,7 +128,8 @@ def _to_frame(rows: list[tuple], results: list[tuple]) -> pl.DataFrame:
     ])
     indicators = columns[-1]
     return frame.with_columns(
-        pl.Series("indicators", indicators, dtype=indicators_dtype({n for d in indicators for n in d})),
+        pl.Series("indicators", indicators, dtype=indicators_dtype(
+            indicator_fields if indicator_fields is not None else {n for d in indicators for n in d})),
         pl.col("code_without_docs").fill_null(pl.col("content")),
         identifier_words_expr(pl.col("identifiers")),
         *(pl.when(pl.col(name) == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(pl.col(name).str.split(" "))
@@ -115,8 +137,138 @@ def _to_frame(rows: list[tuple], results: list[tuple]) -> pl.DataFrame:
     )
 
 
-def _analyze_slice(rows: list[tuple]) -> list[tuple | str]:
-    return [_analyze(row) for row in rows]
+def _analyze_slice(rows: list[tuple]) -> list[tuple | str | None]:
+    results = []
+    for row in rows:
+        result = _analyze(row)
+        # a failure's reason is decided here too, so the parent only does it for failures it read from the cache
+        results.append(result if result is not None else ("failed", _failed_reason(row[1], row[4])))
+    return results
+
+
+@dataclass
+class BatchPart:
+    """One batch of code_chunks rows, preprocessed."""
+    chunks: pl.DataFrame
+    test_chunks: pl.DataFrame
+
+
+@dataclass
+class PreprocessStats:
+    dropped: Counter = field(default_factory=Counter)
+    rows_in: int = 0
+    accepted: int = 0
+    test_chunks: int = 0
+    per_language: Counter = field(default_factory=Counter)
+    megabytes: float = 0.0
+    analysed: int = 0  # chunks analysed now
+    cached: int = 0  # chunks whose analysis was stored already
+    new_analyses: list = field(default_factory=list)  # cache rows of this batch (content_hash, language, version, …)
+
+
+class Preprocessor:
+    """Validates, deduplicates and analyses code_chunks rows batch by batch; state across batches is the set of
+    content hashes seen (duplicates are dropped across the whole table, whatever the batch size).
+
+    A row is (id, content, language, file_path, repo[, content_hash, *stored analysis]): with the stored analysis
+    (analysis_cache.stream_chunks) only rows without one are analysed, and `stats.new_analyses` holds what to store."""
+
+    def __init__(self, requested_languages: tuple[str, ...] = ("rust", "elixir"), *, min_length: int = 50,
+                 exclude_path_pattern: str = "%test%", max_chars: int = MAX_CHUNK_CHARS, workers: int = 1,
+                 versions: dict[str, str] | None = None):
+        self.requested = tuple(requested_languages)
+        self.min_length, self.max_chars, self.workers = min_length, max_chars, workers
+        self.path_glob = like_to_glob(exclude_path_pattern)
+        self.known = set(languages.names())
+        self.versions = versions
+        self.indicator_fields = indicator_names(self.requested)
+        self.seen_hashes: set = set()
+        self.stats = PreprocessStats()
+
+    def batch(self, rows: Sequence[tuple]) -> BatchPart:
+        from rxt5_assets.data.analysis_cache import cache_row, cached_result
+
+        stats, dropped = self.stats, self.stats.dropped
+        stats.rows_in += len(rows)
+        candidates: list[tuple] = []  # (row, stored analysis or None, content hash)
+        test_candidates: list[tuple] = []
+        megabytes = 0
+        for row in rows:
+            chunk_id, content, language_name, file_path, repo = row[:5]
+            if content is not None:
+                megabytes += len(content)
+            if content is None:
+                reason = "null_content"
+            elif language_name is None:
+                reason = "null_language"
+            elif file_path is None:
+                reason = "null_file_path"
+            elif not content.strip():
+                reason = "empty"
+            elif "\x00" in content:
+                reason = "nul_bytes"
+            elif language_name not in self.known:
+                reason = "unknown_language"
+            elif language_name not in self.requested:
+                reason = "not_requested_language"
+            elif len(content) < self.min_length:
+                reason = "too_short"
+            elif fnmatchcase(file_path, self.path_glob):
+                test_candidates.append(((chunk_id, language_name, repo or "", file_path, content), row))
+                reason = "test_path"
+            elif len(content) > self.max_chars:
+                reason = "too_large"
+            else:
+                digest = row[5] if len(row) > 5 else hashlib.md5(content.encode("utf-8", "replace")).hexdigest()
+                if digest in self.seen_hashes:
+                    reason = "duplicate_chunk"
+                else:
+                    self.seen_hashes.add(digest)
+                    candidates.append(((chunk_id, language_name, repo or "", file_path, content), row))
+                    continue
+            dropped[reason] += 1
+        stats.megabytes += megabytes / 1e6
+
+        pending = candidates + test_candidates
+        results: list = [None] * len(pending)
+        to_analyse = []
+        for index, (_, row) in enumerate(pending):
+            if self.versions is not None and len(row) > 6 and row[6] is not None:  # stored: `failed` is not null
+                stored = cached_result(row[6:])
+                results[index] = stored if stored is not None else ("failed", None)
+            else:
+                to_analyse.append(index)
+        stats.cached += len(pending) - len(to_analyse)
+        stats.analysed += len(to_analyse)
+        fresh = [result for part in map_slices(_analyze_slice, [pending[i][0] for i in to_analyse], self.workers)
+                 for result in part]
+        stats.new_analyses = []
+        for index, result in zip(to_analyse, fresh):
+            results[index] = result
+            if self.versions is not None:
+                _, row = pending[index]
+                language_name = row[2]
+                digest = row[5] if len(row) > 5 else hashlib.md5(row[1].encode("utf-8", "replace")).hexdigest()
+                stats.new_analyses.append(cache_row(digest, language_name, self.versions[language_name],
+                                                    None if result[0] == "failed" else result))
+
+        accepted: tuple[list, list] = ([], [])
+        tests: tuple[list, list] = ([], [])
+        for index, result in enumerate(results):
+            if result[0] == "failed":
+                if index < len(candidates):  # test-path rows were already counted as test_path
+                    row = pending[index][0]
+                    dropped[result[1] or _failed_reason(row[1], row[4])] += 1
+                continue
+            rows_and_results = accepted if index < len(candidates) else tests
+            rows_and_results[0].append(pending[index][0])
+            rows_and_results[1].append(result)
+        part = BatchPart(chunks=_to_frame(*accepted, self.indicator_fields),
+                         test_chunks=_to_frame(*tests, self.indicator_fields))
+        stats.accepted += part.chunks.height
+        stats.test_chunks += part.test_chunks.height
+        stats.per_language.update(language for _, language, *_ in accepted[0])
+        return part
 
 
 def preprocess_chunks(
@@ -128,59 +280,10 @@ def preprocess_chunks(
     max_chars: int = MAX_CHUNK_CHARS,
     workers: int = 1,
 ) -> PreprocessResult:
-    """Validate, deduplicate and analyse code_chunks rows (columns: id, content, language, file_path, repo)."""
-    dropped: Counter = Counter()
-    known = set(languages.names())
-    path_glob = like_to_glob(exclude_path_pattern)
-    seen_hashes: set[bytes] = set()
-    candidates: list[tuple] = []
-    test_candidates: list[tuple] = []
-
-    for chunk_id, content, language_name, file_path, repo in frame.select(
-        "id", "content", "language", "file_path", "repo"
-    ).iter_rows():
-        if content is None:
-            reason = "null_content"
-        elif language_name is None:
-            reason = "null_language"
-        elif file_path is None:
-            reason = "null_file_path"
-        elif not content.strip():
-            reason = "empty"
-        elif "\x00" in content:
-            reason = "nul_bytes"
-        elif language_name not in known:
-            reason = "unknown_language"
-        elif language_name not in requested_languages:
-            reason = "not_requested_language"
-        elif len(content) < min_length:
-            reason = "too_short"
-        elif fnmatchcase(file_path, path_glob):
-            test_candidates.append((chunk_id, language_name, repo or "", file_path, content))
-            reason = "test_path"
-        elif len(content) > max_chars:
-            reason = "too_large"
-        else:
-            digest = hashlib.blake2b(content.encode("utf-8", "replace"), digest_size=16).digest()
-            if digest in seen_hashes:
-                reason = "duplicate_chunk"
-            else:
-                seen_hashes.add(digest)
-                candidates.append((chunk_id, language_name, repo or "", file_path, content))
-                continue
-        dropped[reason] += 1
-
-    accepted: tuple[list, list] = ([], [])
-    tests: tuple[list, list] = ([], [])
-    rows = candidates + test_candidates
-    analysed = [result for part in map_slices(_analyze_slice, rows, workers) for result in part]
-    for index, result in enumerate(analysed):
-        if isinstance(result, str):
-            if index < len(candidates):  # test-path rows were already counted as test_path
-                dropped[result] += 1
-            continue
-        rows_and_results = accepted if index < len(candidates) else tests
-        rows_and_results[0].append(rows[index])
-        rows_and_results[1].append(result)
-    return PreprocessResult(chunks=_to_frame(*accepted), test_chunks=_to_frame(*tests), dropped=dropped,
+    """Validate, deduplicate and analyse code_chunks rows (columns: id, content, language, file_path, repo), all in
+    one batch and without the analysis cache (the data stage streams batches through `Preprocessor`)."""
+    preprocessor = Preprocessor(requested_languages, min_length=min_length, exclude_path_pattern=exclude_path_pattern,
+                                max_chars=max_chars, workers=workers)
+    part = preprocessor.batch(list(frame.select("id", "content", "language", "file_path", "repo").iter_rows()))
+    return PreprocessResult(chunks=part.chunks, test_chunks=part.test_chunks, dropped=preprocessor.stats.dropped,
                             rows_in=frame.height)

@@ -8,22 +8,29 @@ went in and why the others were dropped — it is what the "insufficient data" e
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
+import uuid
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
 import psycopg
 
-from rxt5_assets.data.chunks import load_all_chunks, table_summary
+from rxt5_assets.data.analysis_cache import analyser_versions, store_analyses, stream_chunks
+from rxt5_assets.data.chunks import table_summary
 from rxt5_assets.data.dataset import MixConfig, files_on_both_sides, mix_training_split, write_jsonl
 from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig, build_examples
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
 from rxt5_assets.data.quality import QualityWeights
-from rxt5_assets.data.preprocess import preprocess_chunks
-from rxt5_assets.db.sessions import create_session, store_examples, update_session
+from rxt5_assets.data.preprocess import Preprocessor
+from rxt5_assets.db.sessions import (create_session, derive_session, lock_session, store_examples, update_session)
 from rxt5_assets.errors import InsufficientDataError
+
+PAIR_TASKS = ("translate", "concept_transfer")
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class PrepareConfig:
     seed: int = 42
     workers: int = 1
     quality_weights: QualityWeights = field(default_factory=QualityWeights)
+    batch_size: int = 20_000  # code_chunks rows fetched (and analysed, and written as one parquet part) at a time
+    analysis_cache: bool = True  # reuse and store per-chunk analyses in chunk_analyses
     # retrieval-augmented examples (rxt5_assets/retrieval/augment.py): implement/generate inputs carry the context
     # generation with RAG gets, retrieved from train-side files of the same repo, the example's own chunk excluded
     retrieval_augmented: bool = False
@@ -61,8 +70,16 @@ class PrepareConfig:
                          self.cross_language_learning, self.max_examples, self.seed)
 
 
+def unique_temporary(path: Path) -> Path:
+    """A temporary name next to `path` that no other process uses (published with an atomic rename)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
 @dataclass
 class StageFiles:
+    """One run's folder of stage outputs. Every output is written under a temporary name of this process and published
+    by an atomic rename, so a reader sees a whole file (or folder of parts) or none."""
+
     work_dir: Path
 
     def __post_init__(self) -> None:
@@ -70,11 +87,11 @@ class StageFiles:
 
     @property
     def chunks(self) -> Path:
-        return self.work_dir / "preprocessed_chunks.parquet"
+        return self.work_dir / "preprocessed_chunks"  # a folder of parquet parts, one per batch of code_chunks rows
 
     @property
     def test_chunks(self) -> Path:
-        return self.work_dir / "test_chunks.parquet"
+        return self.work_dir / "test_chunks"
 
     @property
     def scores(self) -> Path:
@@ -106,9 +123,41 @@ class StageFiles:
         return json.loads(path.read_text())
 
     def write_json(self, path: Path, value: dict) -> None:
-        temporary = path.with_suffix(".tmp")
+        temporary = unique_temporary(path)
         temporary.write_text(json.dumps(value, indent=2, default=str))
         temporary.replace(path)
+
+    def write_parquet(self, frame: pl.DataFrame, path: Path) -> None:
+        temporary = unique_temporary(path)
+        frame.write_parquet(temporary)
+        temporary.replace(path)
+
+    @contextmanager
+    def publishing_folder(self, path: Path):
+        """A temporary folder to fill; on success it replaces `path` as a whole (rename), on failure it is removed."""
+        temporary = unique_temporary(path)
+        temporary.mkdir(parents=True)
+        try:
+            yield temporary
+            if path.exists():
+                retired = unique_temporary(path)
+                path.rename(retired)
+                temporary.rename(path)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                temporary.rename(path)
+        finally:
+            if temporary.exists():
+                shutil.rmtree(temporary, ignore_errors=True)
+
+    @staticmethod
+    def parts(folder: Path) -> list[Path]:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder.name} is missing in {folder.parent}: materialize the upstream asset first")
+        return sorted(folder.glob("part-*.parquet"))
+
+    def read_parts(self, folder: Path, columns: list[str] | None = None) -> pl.DataFrame:
+        return pl.concat([pl.read_parquet(part, columns=columns) for part in self.parts(folder)])
 
     def record_funnel(self, stage: str, rows_in: int, kept: int, dropped: Counter | dict) -> None:
         funnel = json.loads(self.funnel.read_text()) if self.funnel.exists() and stage != "preprocess" else {}
@@ -129,50 +178,117 @@ def insufficient_data_message(found: dict[str, int], needed: int, funnel: dict) 
     )
 
 
+def _second_connection(conn: psycopg.Connection) -> psycopg.Connection:
+    """An autocommit connection to the same database: analyses are stored batch by batch, outside the transaction
+    that streams the rows."""
+    return psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True)
+
+
 def preprocess_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig) -> dict:
+    """Stream code_chunks in batches (server-side cursor), analyse the chunks whose analysis is not stored yet, and
+    write one parquet part per batch: memory follows the batch size, not the table."""
     snapshot = table_summary(conn)
-    frame = load_all_chunks(conn, max_id=snapshot["max_id"])
+    versions = analyser_versions(config.languages)
+    preprocessor = Preprocessor(config.languages, min_length=config.min_length,
+                                exclude_path_pattern=config.exclude_path_pattern, workers=config.workers,
+                                versions=versions if config.analysis_cache else None)
     started = time.perf_counter()
-    result = preprocess_chunks(
-        frame, config.languages, min_length=config.min_length,
-        exclude_path_pattern=config.exclude_path_pattern, workers=config.workers,
-    )
+    patterns: Counter = Counter()
+    preview, schema_frame = None, None
+    writer = _second_connection(conn) if config.analysis_cache else None
+    try:
+        with files.publishing_folder(files.chunks) as chunks_dir, \
+                files.publishing_folder(files.test_chunks) as tests_dir:
+            index = 0
+            for index, rows in enumerate(stream_chunks(conn, versions if config.analysis_cache else {},
+                                                       max_id=snapshot["max_id"], batch_size=config.batch_size)):
+                part = preprocessor.batch(rows)
+                if writer is not None:
+                    store_analyses(writer, preprocessor.stats.new_analyses)
+                    preprocessor.stats.new_analyses = []
+                part.chunks.write_parquet(chunks_dir / f"part-{index:05d}.parquet")
+                part.test_chunks.write_parquet(tests_dir / f"part-{index:05d}.parquet")
+                patterns.update(p for row in part.chunks["patterns"].to_list() for p in row)
+                if preview is None and part.chunks.height:
+                    preview = part.chunks.head(20)
+                schema_frame = part.chunks.head(0)
+            if schema_frame is None:  # an empty table: one empty part gives the schema
+                part = preprocessor.batch([])
+                part.chunks.write_parquet(chunks_dir / "part-00000.parquet")
+                part.test_chunks.write_parquet(tests_dir / "part-00000.parquet")
+                schema_frame = part.chunks
+    finally:
+        if writer is not None:
+            writer.close()
+    conn.commit()  # ends the streaming cursor's transaction
     seconds = time.perf_counter() - started
-    megabytes = frame.select(pl.col("content").str.len_bytes().sum()).item() / 1e6 if frame.height else 0.0
-    result.chunks.write_parquet(files.chunks)
-    result.test_chunks.write_parquet(files.test_chunks)
-    files.record_funnel("preprocess", result.rows_in, result.chunks.height, result.dropped)
-    per_language = dict(result.chunks.group_by("language").len().iter_rows()) if result.chunks.height else {}
-    return {"rows_in": result.rows_in, "accepted": result.chunks.height, "test_chunks": result.test_chunks.height,
-            "dropped": dict(result.dropped), "per_language": per_language, "max_chunk_id": snapshot["max_id"],
-            "megabytes": round(megabytes, 3), "seconds": round(seconds, 3), "workers": config.workers,
-            "chunks": result.chunks}
+    stats = preprocessor.stats
+    files.record_funnel("preprocess", stats.rows_in, stats.accepted, stats.dropped)
+    return {"rows_in": stats.rows_in, "accepted": stats.accepted, "test_chunks": stats.test_chunks,
+            "dropped": dict(stats.dropped), "per_language": dict(sorted(stats.per_language.items())),
+            "max_chunk_id": snapshot["max_id"], "megabytes": round(stats.megabytes, 3), "seconds": round(seconds, 3),
+            "workers": config.workers, "analysed": stats.analysed, "cached": stats.cached,
+            "batch_size": config.batch_size, "patterns": patterns,
+            "preview": preview if preview is not None else schema_frame, "schema": schema_frame}
 
 
 def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
                   dagster_run_id: str | None = None) -> dict:
-    chunks = pl.read_parquet(files.chunks)
-    test_chunks = pl.read_parquet(files.test_chunks)
-    result = build_examples(chunks, test_chunks, config.example_config())
+    # the list-column analyses only the pairs need stay on disk; each part is scored and filtered on its own
+    columns = [name for name in pl.read_parquet_schema(files.parts(files.chunks)[0])
+               if name not in ("patterns", "concepts", "identifiers")]
+    seen = {"rows": 0, "max_id": None}
+
+    def parts():
+        for path in files.parts(files.chunks):
+            part = pl.read_parquet(path, columns=columns)
+            seen["rows"] += part.height
+            if part.height:
+                seen["max_id"] = max(seen["max_id"] or 0, int(part["id"].max()))
+            yield part
+
+    # test chunks are targets of the ExUnit item → tests task only: their names and code
+    test_chunks = pl.concat([pl.read_parquet(path, columns=["name", "content"]).filter(
+        pl.col("name").str.ends_with("Test")) for path in files.parts(files.test_chunks)])
+    result = build_examples(parts(), test_chunks, config.example_config())
+    rows_in, max_chunk_id = seen["rows"], seen["max_id"]
     session_config = json.loads(json.dumps(asdict(config), default=list))  # tuples → lists, weights included
+    # the session and its examples: one transaction (the caller commits), a new session for every run
     session_id = create_session(conn, config.name, list(config.languages), session_config,
                                 dagster_run_id=dagster_run_id,
-                                max_code_chunk_id=int(chunks["id"].max()) if chunks.height else None)
+                                max_code_chunk_id=max_chunk_id)
     stored = store_examples(conn, session_id, result.examples)
     update_session(conn, session_id, stats={"scoring": {"examples": stored, "dropped": dict(result.dropped)}})
-    result.scores.write_parquet(files.scores)
-    result.examples.write_parquet(files.examples)
+    files.write_parquet(result.scores, files.scores)
+    files.write_parquet(result.examples, files.examples)
     files.write_json(files.session, {"session_id": session_id, "name": config.name})
-    files.record_funnel("scoring", chunks.height, result.examples.height, result.dropped)
+    files.record_funnel("scoring", rows_in, result.examples.height, result.dropped)
     return {"session_id": session_id, "examples": result.examples, "scores": result.scores,
             "dropped": dict(result.dropped)}
 
 
-def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig) -> dict:
+def session_to_extend(conn: psycopg.Connection, files: StageFiles, *, exclude_tasks: tuple[str, ...] = (),
+                      dagster_run_id: str | None = None) -> str:
+    """The session this stage adds to, locked until the caller commits: the run's own session while it is still
+    `preparing`; once it has moved on (prepared, trained, failed) a new session derived from it — a session's state
+    only moves forward, and a finished one is never reopened."""
     session_id = files.read_json(files.session)["session_id"]
-    chunks = pl.read_parquet(files.chunks).join(
-        pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score", "split"), on="id"
-    )
+    status = lock_session(conn, session_id)
+    if status is None:
+        raise LookupError(f"training session {session_id} of {files.session} is not in t5_training_sessions")
+    if status != "preparing":
+        session_id = derive_session(conn, session_id, exclude_tasks=exclude_tasks, dagster_run_id=dagster_run_id)
+        lock_session(conn, session_id)
+        files.write_json(files.session, {**files.read_json(files.session), "session_id": session_id})
+    return session_id
+
+
+def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
+                dagster_run_id: str | None = None) -> dict:
+    session_id = session_to_extend(conn, files, exclude_tasks=PAIR_TASKS, dagster_run_id=dagster_run_id)
+    passing = pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score", "split")
+    chunks = pl.concat([pl.read_parquet(part).join(passing, on="id", maintain_order="left")  # part by part: only
+                        for part in files.parts(files.chunks)])  # the passing chunks are ever held together
     if not config.cross_language_learning:
         pairs = match_pairs(chunks.head(0), {})
         examples = pl.DataFrame(schema=EXAMPLE_SCHEMA)
@@ -180,15 +296,19 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
         splits = dict(zip(zip(chunks["repo"].to_list(), chunks["file_path"].to_list()), chunks["split"].to_list()))
         pairs = match_pairs(chunks, splits, PairConfig(threshold=config.pair_threshold))
         examples = pair_examples(pairs, chunks)
+    # a second run of this stage on the same session replaces the pair examples instead of adding them again
+    conn.execute("delete from t5_training_examples where training_session_id = %s and task = any(%s)",
+                 (session_id, list(PAIR_TASKS)))
     store_examples(conn, session_id, examples)
     update_session(conn, session_id, stats={"pairs": {"pairs": pairs.height, "examples": examples.height}})
-    pairs.write_parquet(files.pairs)
-    examples.write_parquet(files.pair_examples)
+    files.write_parquet(pairs, files.pairs)
+    files.write_parquet(examples, files.pair_examples)
     return {"session_id": session_id, "pairs": pairs, "examples": examples, "chunks": chunks}
 
 
-def dataset_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig) -> dict:
-    session_id = files.read_json(files.session)["session_id"]
+def dataset_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig,
+                  dagster_run_id: str | None = None) -> dict:
+    session_id = session_to_extend(conn, files, dagster_run_id=dagster_run_id)
     examples = pl.concat([pl.read_parquet(files.examples), pl.read_parquet(files.pair_examples)])
     examples = retrieval_augmented(conn, examples, config)
     train, evaluation, mix = mix_training_split(examples, config.mix_config())
@@ -199,17 +319,26 @@ def dataset_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path
         conn.commit()
         raise InsufficientDataError(message)
     leaked = files_on_both_sides(train, evaluation)
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    train_path, eval_path = dataset_dir / "train.jsonl", dataset_dir / "eval.jsonl"
+    # the session's own folder holds its files for good; train.jsonl / eval.jsonl / manifest.json next to it are the
+    # latest dataset, each replaced atomically (the manifest last: it names the session's own files, a consistent pair)
+    own = dataset_dir / "sessions" / session_id
+    train_path, eval_path = own / "train.jsonl", own / "eval.jsonl"
     write_jsonl(train, train_path)
     write_jsonl(evaluation, eval_path)
     manifest = {"session_id": session_id, "name": config.name, "train_file": str(train_path),
                 "eval_file": str(eval_path), "train_examples": train.height, "eval_examples": evaluation.height,
                 "mix": mix, "languages": list(config.languages), "files_on_both_sides": leaked}
-    files.write_json(dataset_dir / "manifest.json", manifest)
+    files.write_json(own / "manifest.json", manifest)
     update_session(conn, session_id, status="prepared", example_count=train.height + evaluation.height,
                    stats={"dataset": {k: v for k, v in manifest.items() if k != "session_id"}})
-    return {**manifest, "train": train, "eval": evaluation}
+    conn.commit()  # the session is prepared before its dataset is published as the latest
+    for path in (train_path, eval_path):
+        latest = unique_temporary(dataset_dir / path.name)
+        os.link(path, latest)
+        latest.replace(dataset_dir / path.name)
+    files.write_json(dataset_dir / "manifest.json", manifest)
+    return {**manifest, "train": train, "eval": evaluation, "latest_train_file": str(dataset_dir / "train.jsonl"),
+            "latest_eval_file": str(dataset_dir / "eval.jsonl")}
 
 
 def retrieval_augmented(conn: psycopg.Connection, examples: pl.DataFrame, config: PrepareConfig) -> pl.DataFrame:
@@ -223,14 +352,20 @@ def retrieval_augmented(conn: psycopg.Connection, examples: pl.DataFrame, config
 
 def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig,
                    on_stage=None) -> dict:
-    """Every stage in order, each committed on its own (as the assets do): the dataset manifest. `on_stage(name,
-    seconds)` hears of each finished stage. For scripts, benchmarks and tests that want the dataset without Dagster."""
+    """Every stage in order, each committed on its own (as the assets do): the dataset manifest (with the
+    preprocessing's counts of chunks analysed now and read from the cache). `on_stage(name, seconds)` hears of each
+    finished stage. For scripts, benchmarks and tests that want the dataset without Dagster."""
+    reports = {}
     for stage in (preprocess_stage, scoring_stage, pairs_stage):
         started = time.perf_counter()
-        stage(conn, files, config)
+        reports[stage.__name__] = stage(conn, files, config)
         conn.commit()
         if on_stage is not None:
             on_stage(stage.__name__, time.perf_counter() - started)
+    started = time.perf_counter()
     manifest = dataset_stage(conn, files, dataset_dir, config)
     conn.commit()
-    return manifest
+    if on_stage is not None:
+        on_stage("dataset_stage", time.perf_counter() - started)
+    preprocess = reports["preprocess_stage"]
+    return {**manifest, "analysed": preprocess["analysed"], "cached": preprocess["cached"]}

@@ -23,21 +23,73 @@ def create_session(conn: psycopg.Connection, name: str, languages: list[str], co
     ).fetchone()[0])
 
 
+# A session's state only moves forward: status → the statuses it may go to. A completed session is never reopened
+# (its examples and its model version describe each other); a data session past `preparing` gets no more examples
+# (the data stage derives a new session instead, see derive_session).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "preparing": frozenset({"preparing", "prepared", "training", "failed"}),
+    "prepared": frozenset({"prepared", "training", "failed"}),
+    "training": frozenset({"training", "interrupted", "failed", "completed"}),
+    "interrupted": frozenset({"interrupted", "training", "failed"}),
+    "failed": frozenset({"failed", "training"}),  # a failed training resumed from its checkpoints
+    "completed": frozenset({"completed"}),
+}
+
+
+class SessionStateError(RuntimeError):
+    """A status change that would move a session backwards."""
+
+
 def update_session(conn: psycopg.Connection, session_id: str, *, status: str | None = None,
                    stats: dict[str, Any] | None = None, example_count: int | None = None,
                    error: str | None = None) -> None:
-    """Set what is given; stats are merged into the stored object. completed_at is stamped on completion."""
-    conn.execute(
+    """Set what is given; stats are merged into the stored object. completed_at is stamped when the session first
+    reaches prepared or completed. A status change that TRANSITIONS does not allow raises SessionStateError and
+    changes nothing."""
+    sources = [source for source, targets in TRANSITIONS.items() if status in targets] if status else list(TRANSITIONS)
+    cursor = conn.execute(
         """update t5_training_sessions set
                status = coalesce(%s, status),
                stats = stats || %s,
                example_count = coalesce(%s, example_count),
                error = coalesce(%s, error),
                updated_at = now(),
-               completed_at = case when %s in ('completed', 'prepared') then now() else completed_at end
-           where id = %s""",
-        (status, Jsonb(stats or {}), example_count, error, status, session_id),
+               completed_at = case when %s in ('completed', 'prepared') and status is distinct from %s then now()
+                                   else completed_at end
+           where id = %s and status = any(%s)""",
+        (status, Jsonb(stats or {}), example_count, error, status, status, session_id, sources),
     )
+    if cursor.rowcount == 0:
+        row = conn.execute("select status from t5_training_sessions where id = %s", (session_id,)).fetchone()
+        if row is not None:
+            raise SessionStateError(f"training session {session_id} is {row[0]}: it cannot become {status}")
+
+
+def lock_session(conn: psycopg.Connection, session_id: str) -> str | None:
+    """Lock the session's row until the transaction ends; its status (None when there is no such session)."""
+    row = conn.execute("select status from t5_training_sessions where id = %s for update", (session_id,)).fetchone()
+    return row[0] if row else None
+
+
+def derive_session(conn: psycopg.Connection, session_id: str, *, dagster_run_id: str | None = None,
+                   exclude_tasks: tuple[str, ...] = ()) -> str:
+    """A new `preparing` session with the config and the examples of `session_id` (minus `exclude_tasks`): what the
+    data stage records into when the session it would extend has moved on (prepared, trained) — never reopened."""
+    new_id = str(conn.execute(
+        """insert into t5_training_sessions (name, status, languages, config, stats, dagster_run_id, max_code_chunk_id)
+           select name, 'preparing', languages, config || jsonb_build_object('derived_from', id::text),
+                  stats - 'dataset' - 'training' - 'pairs', coalesce(%s, dagster_run_id), max_code_chunk_id
+           from t5_training_sessions where id = %s returning id""",
+        (dagster_run_id, session_id),
+    ).fetchone()[0])
+    columns = ", ".join(EXAMPLE_COLUMNS[1:])
+    conn.execute(
+        f"""insert into t5_training_examples (training_session_id, {columns})
+            select %s, {columns} from t5_training_examples
+            where training_session_id = %s and task <> all(%s) order by id""",
+        (new_id, session_id, list(exclude_tasks)),
+    )
+    return new_id
 
 
 def get_session(conn: psycopg.Connection, session_id: str) -> dict | None:

@@ -15,6 +15,7 @@ TABLES = (
     "t5_evaluation_results",
     "t5_evaluations",
     "t5_deployments",
+    "chunk_analyses",
     "code_chunk_embeddings",
 )
 

@@ -2,10 +2,12 @@
 
 
 import json
+import os
 from collections import Counter
+from pathlib import Path
 
 import polars as pl
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue, asset, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue, asset, asset_check
 
 from rxt5_assets.data.chunks import ChunkSelection, selection_counts, table_summary
 from rxt5_assets.data.dataset import files_on_both_sides
@@ -69,7 +71,8 @@ def prepare_config(data_prep: DataPreparationResource) -> PrepareConfig:
         rust_weight=data_prep.rust_weight, elixir_weight=data_prep.elixir_weight,
         cross_language_weight=data_prep.cross_language_weight, pair_threshold=data_prep.pair_threshold,
         eval_fraction=data_prep.eval_fraction, min_examples=data_prep.min_examples, seed=data_prep.seed,
-        workers=data_prep.workers or default_workers(),
+        workers=data_prep.workers or default_workers(), batch_size=data_prep.batch_size,
+        analysis_cache=data_prep.analysis_cache,
         quality_weights=QualityWeights(
             indicator_weights={language: {**weights, **data_prep.indicator_weights.get(language, {})}
                                for language, weights in DEFAULT_INDICATOR_WEIGHTS.items()},
@@ -78,8 +81,47 @@ def prepare_config(data_prep: DataPreparationResource) -> PrepareConfig:
     )
 
 
-def stage_files(workspace: WorkspaceResource) -> StageFiles:
-    return StageFiles(workspace.folder("data"))
+def _latest_pointer(workspace: WorkspaceResource, asset_name: str) -> Path:
+    return workspace.folder("data", "latest") / f"{asset_name}.json"
+
+
+def latest_run_folder(workspace: WorkspaceResource, asset_name: str) -> Path:
+    """The run folder of the latest successful materialization of a data asset."""
+    pointer = _latest_pointer(workspace, asset_name)
+    if not pointer.exists():
+        raise FileNotFoundError(f"{asset_name} has not been materialized yet (no {pointer}): materialize it first")
+    return workspace.root / json.loads(pointer.read_text())["folder"]
+
+
+def stage_files(workspace: WorkspaceResource, run_id: str | None = None, upstream: str | None = None) -> StageFiles:
+    """The folder of one Dagster run: `data/runs/<run id>/`, so concurrent runs never share a working file.
+
+    A step whose upstream asset was not materialized in this run adopts the latest materialization's folder: its
+    files are hard-linked in (never copied, never written: every output is replaced by an atomic rename), so one
+    lineage of files feeds each step. Without a run id: the folder the latest training_dataset read."""
+    if run_id is None:
+        return StageFiles(latest_run_folder(workspace, "training_dataset"))
+    files = StageFiles(workspace.folder("data", "runs", run_id))
+    if upstream is not None and not (files.work_dir / f".done-{upstream}").exists():
+        source = latest_run_folder(workspace, upstream)
+        for entry in source.iterdir():
+            target = files.work_dir / entry.name
+            if entry.name.startswith(".") and not entry.name.startswith(".done-") or target.exists():
+                continue
+            if entry.is_dir():
+                target.mkdir()
+                for part in entry.iterdir():
+                    os.link(part, target / part.name)
+            else:
+                os.link(entry, target)
+    return files
+
+
+def publish(files: StageFiles, workspace: WorkspaceResource, asset_name: str) -> None:
+    """This run's folder becomes the latest materialization of `asset_name` (one atomic pointer replace)."""
+    (files.work_dir / f".done-{asset_name}").write_text("")
+    files.write_json(_latest_pointer(workspace, asset_name),
+                     {"folder": str(files.work_dir.relative_to(workspace.root))})
 
 
 def _per_language(frame: pl.DataFrame, column: str = "language") -> dict[str, int]:
@@ -99,16 +141,21 @@ def preprocessed_chunks(
     context: AssetExecutionContext, database: DatabaseResource, data_prep: DataPreparationResource,
     workspace: WorkspaceResource,
 ) -> MaterializeResult:
-    files = stage_files(workspace)
+    files = stage_files(workspace, context.run.run_id)
     with database.database().connect() as conn:
         report = preprocess_stage(conn, files, prepare_config(data_prep))
-    chunks: pl.DataFrame = report["chunks"]
-    context.log.info(f"{report['accepted']} of {report['rows_in']} chunks accepted; dropped {report['dropped']}")
-    patterns = Counter(p for row in chunks["patterns"].to_list() for p in row) if chunks.height else Counter()
+    publish(files, workspace, "preprocessed_chunks")
+    chunks: pl.DataFrame = report["preview"]
+    context.log.info(f"{report['accepted']} of {report['rows_in']} chunks accepted ({report['analysed']} analysed "
+                     f"now, {report['cached']} from the analysis cache); dropped {report['dropped']}")
+    patterns = report["patterns"]
     return MaterializeResult(
         metadata={
             "dagster/row_count": report["accepted"],
-            "dagster/column_schema": column_schema(chunks),
+            "dagster/column_schema": column_schema(report["schema"]),
+            "analysed_now": report["analysed"],
+            "analyses_from_cache": report["cached"],
+            "batch_size": report["batch_size"],
             "rows_in": report["rows_in"],
             "test_chunks_kept_aside": report["test_chunks"],
             "max_chunk_id": report["max_chunk_id"],
@@ -120,6 +167,7 @@ def preprocessed_chunks(
             "top_patterns": counts_md(dict(patterns.most_common(25)), key="pattern"),
             "preview": table_md(chunks.select("id", "language", "kind", "name", "patterns", "concepts", "file_path")),
             "path": MetadataValue.path(str(files.chunks)),
+            "run_folder": MetadataValue.path(str(files.work_dir)),
         }
     )
 
@@ -137,9 +185,10 @@ def scored_examples(
     context: AssetExecutionContext, database: DatabaseResource, data_prep: DataPreparationResource,
     workspace: WorkspaceResource,
 ) -> MaterializeResult:
-    files = stage_files(workspace)
+    files = stage_files(workspace, context.run.run_id, upstream="preprocessed_chunks")
     with database.database().connect() as conn:
         report = scoring_stage(conn, files, prepare_config(data_prep), dagster_run_id=context.run.run_id)
+    publish(files, workspace, "scored_examples")
     examples: pl.DataFrame = report["examples"]
     scores: pl.DataFrame = report["scores"]
     pass_rate = float(scores["passed"].mean()) if scores.height else 0.0
@@ -174,9 +223,10 @@ def cross_language_pairs(
     context: AssetExecutionContext, database: DatabaseResource, data_prep: DataPreparationResource,
     workspace: WorkspaceResource,
 ) -> MaterializeResult:
-    files = stage_files(workspace)
+    files = stage_files(workspace, context.run.run_id, upstream="scored_examples")
     with database.database().connect() as conn:
-        report = pairs_stage(conn, files, prepare_config(data_prep))
+        report = pairs_stage(conn, files, prepare_config(data_prep), dagster_run_id=context.run.run_id)
+    publish(files, workspace, "cross_language_pairs")
     pairs: pl.DataFrame = report["pairs"]
     names = dict(report["chunks"].select("id", "name").iter_rows())
     preview = pairs.with_columns(
@@ -210,10 +260,11 @@ def training_dataset(
     context: AssetExecutionContext, database: DatabaseResource, data_prep: DataPreparationResource,
     workspace: WorkspaceResource,
 ) -> MaterializeResult:
-    files = stage_files(workspace)
+    files = stage_files(workspace, context.run.run_id, upstream="cross_language_pairs")
     dataset_dir = workspace.folder("datasets", data_prep.name)
     with database.database().connect() as conn:
-        report = dataset_stage(conn, files, dataset_dir, prepare_config(data_prep))
+        report = dataset_stage(conn, files, dataset_dir, prepare_config(data_prep), dagster_run_id=context.run.run_id)
+    publish(files, workspace, "training_dataset")
     train: pl.DataFrame = report["train"]
     context.log.info(f"train {report['train_examples']} / eval {report['eval_examples']} → {dataset_dir}")
     mix = report["mix"]
@@ -233,8 +284,9 @@ def training_dataset(
 
 
 @asset_check(asset=scored_examples, blocking=True, description="every quality score lies in [0, 1]")
-def quality_scores_in_unit_interval(workspace: WorkspaceResource) -> AssetCheckResult:
-    scores = pl.read_parquet(stage_files(workspace).scores)
+def quality_scores_in_unit_interval(context: AssetCheckExecutionContext, workspace: WorkspaceResource
+                                    ) -> AssetCheckResult:
+    scores = pl.read_parquet(stage_files(workspace, context.run.run_id, upstream="scored_examples").scores)
     outside = scores.filter((pl.col("quality_score") < 0) | (pl.col("quality_score") > 1)).height
     return AssetCheckResult(passed=outside == 0, metadata={"scores": scores.height, "outside_unit_interval": outside})
 
@@ -242,9 +294,9 @@ def quality_scores_in_unit_interval(workspace: WorkspaceResource) -> AssetCheckR
 @asset_check(asset=cross_language_pairs, blocking=True,
              description="cross-language learning on ⇒ at least one Rust↔Elixir pair")
 def pairs_found_when_cross_language_learning(
-    workspace: WorkspaceResource, data_prep: DataPreparationResource
+    context: AssetCheckExecutionContext, workspace: WorkspaceResource, data_prep: DataPreparationResource
 ) -> AssetCheckResult:
-    pairs = pl.read_parquet(stage_files(workspace).pairs).height
+    pairs = pl.read_parquet(stage_files(workspace, context.run.run_id, upstream="cross_language_pairs").pairs).height
     passed = pairs > 0 or not data_prep.cross_language_learning
     return AssetCheckResult(passed=passed, metadata={"pairs": pairs,
                                                      "cross_language_learning": data_prep.cross_language_learning})

@@ -12,18 +12,20 @@ from rxt5_assets.defs.metadata import line_plot_md
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
 from rxt5_assets.pipeline import train_and_register, training_session_for_dataset, unfinished_run
 from rxt5_assets.training.config import TINY
-from rxt5_assets.training.progress import LoggingSink
 
 
 def train_side_corpus(workspace: WorkspaceResource) -> list[str] | None:
     """Every accepted chunk from files on the train side of the split: the tokenizer learns the corpus's code without
     seeing a line of the evaluation files."""
-    files = stage_files(workspace)
+    try:
+        files = stage_files(workspace)  # the folder the latest training_dataset read
+    except FileNotFoundError:
+        return None
     chunks, examples = files.chunks, files.examples
     if not (chunks.exists() and examples.exists()):
         return None  # the trainer falls back to the training file's own text
     train_files = pl.read_parquet(examples, columns=["repo", "file_path", "split"]).filter(pl.col("split") == "train")
-    return (pl.read_parquet(chunks, columns=["repo", "file_path", "content"])
+    return (files.read_parts(chunks, columns=["repo", "file_path", "content"])
             .join(train_files.select("repo", "file_path").unique(), on=["repo", "file_path"])["content"].to_list())
 
 
@@ -147,6 +149,8 @@ def lora_adapter(
         ensure_tiny_base(config.models_dir, config.train_file, tokenizer_texts=train_side_corpus(workspace),
                          max_seconds=config.tiny_base_max_seconds, max_steps=config.tiny_base_max_steps,
                          seed=config.seed)
+    from rxt5_assets.training.progress import LoggingSink  # imports transformers: only when a model step runs
+
     # Dagster's log manager is a logging.Logger: the CLI's LoggingSink writes progress to the run's log as is
     if training.processes > 1:
         from rxt5_assets.training.launch import train_distributed

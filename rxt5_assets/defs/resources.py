@@ -72,6 +72,10 @@ class DataPreparationResource(ConfigurableResource):
         default={}, description="per-language indicator weight overrides, e.g. {'rust': {'tests': 1.0}}")
     seed: int = Field(default=42, description="seed of every sampling decision")
     workers: int = Field(default=0, description="processes for parsing (0: one per available core)")
+    batch_size: int = Field(default=20000, description="code_chunks rows streamed, analysed and written per batch: "
+                                                       "the preprocessing's memory follows it, not the table")
+    analysis_cache: bool = Field(default=True, description="reuse stored per-chunk analyses (chunk_analyses): a "
+                                                           "materialization analyses only chunks it has not seen")
 
 
 class TrainingResource(ConfigurableResource):

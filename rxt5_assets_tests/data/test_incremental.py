@@ -1,0 +1,207 @@
+"""The data stage at scale, on the real database: the analysis cache, streaming, deletion, and run isolation."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from rxt5_assets import languages
+from rxt5_assets.data.analysis_cache import analyser_version
+from rxt5_assets.data.stages import PrepareConfig, StageFiles, run_data_stage
+from rxt5_assets.db import Database
+from rxt5_assets.db.sessions import SessionStateError, create_session, update_session
+from rxt5_assets.ingest import ingest_demo
+
+NEW_RUST = '''\
+/// Sums the amounts of every open invoice of a customer.
+///
+/// Returns an error when an invoice has no amount.
+pub fn open_invoice_total(invoices: &[Invoice]) -> Result<u64, BillingError> {
+    let mut total = 0;
+    for invoice in invoices.iter().filter(|i| i.is_open()) {
+        total += invoice.amount.ok_or(BillingError::MissingAmount)?;
+    }
+    Ok(total)
+}
+'''
+
+NEW_ELIXIR = '''\
+@doc """
+Sums the amounts of every open invoice of a customer.
+"""
+@spec open_invoice_total([map()]) :: {:ok, non_neg_integer()} | {:error, atom()}
+def open_invoice_total(invoices) when is_list(invoices) do
+  invoices
+  |> Enum.filter(&(&1.status == :open))
+  |> Enum.reduce_while({:ok, 0}, fn
+    %{amount: nil}, _ -> {:halt, {:error, :missing_amount}}
+    %{amount: amount}, {:ok, total} -> {:cont, {:ok, total + amount}}
+  end)
+end
+'''
+
+
+@pytest.fixture
+def demo(database: Database) -> Database:
+    ingest_demo(database, progress=False)
+    return database
+
+
+def build(database: Database, folder: Path, **options) -> tuple[bytes, bytes, dict]:
+    """One data-stage run: (train.jsonl bytes, eval.jsonl bytes, manifest with the analysed/cached counts)."""
+    config = PrepareConfig(workers=1, **options)
+    with database.connect() as conn:
+        manifest = run_data_stage(conn, StageFiles(folder / "work"), folder / "dataset", config)
+    funnel = json.loads((folder / "work" / "funnel.json").read_text())
+    return (Path(manifest["train_file"]).read_bytes(), Path(manifest["eval_file"]).read_bytes(),
+            {**manifest, "funnel": funnel})
+
+
+def forget_analyses(database: Database) -> None:
+    with database.connect() as conn:
+        conn.execute("truncate chunk_analyses")
+
+
+def test_incremental_equals_full_byte_for_byte(demo: Database, tmp_path: Path):
+    first = build(demo, tmp_path / "first")
+    assert first[2]["cached"] == 0 and first[2]["analysed"] > 0
+    with demo.connect() as conn:
+        conn.execute("insert into code_chunks (content, language, file_path, repo) values (%s, 'rust', %s, 'late'), "
+                     "(%s, 'elixir', %s, 'late')", (NEW_RUST, "src/billing.rs", NEW_ELIXIR, "lib/billing.ex"))
+    incremental = build(demo, tmp_path / "incremental")
+    assert incremental[2]["analysed"] == 2  # only the new chunks are parsed
+    assert incremental[2]["cached"] == first[2]["analysed"]
+    forget_analyses(demo)
+    full = build(demo, tmp_path / "full")
+    assert full[2]["cached"] == 0
+    assert incremental[:2] == full[:2]  # train.jsonl and eval.jsonl, byte for byte
+    assert incremental[2]["funnel"] == full[2]["funnel"]  # every dropped row counted the same
+    assert b"open_invoice_total" in incremental[0] + incremental[1]
+    uncached = build(demo, tmp_path / "uncached", analysis_cache=False)
+    assert uncached[:2] == full[:2]
+
+
+def test_a_small_batch_size_gives_the_same_dataset_as_one_batch(demo: Database, tmp_path: Path):
+    one_batch = build(demo, tmp_path / "one", batch_size=1_000_000)
+    small = build(demo, tmp_path / "small", batch_size=7)
+    assert small[:2] == one_batch[:2]
+    assert small[2]["funnel"] == one_batch[2]["funnel"]
+    assert len(list((tmp_path / "small" / "work" / "preprocessed_chunks").glob("part-*.parquet"))) > 10
+
+
+def test_rows_deleted_from_code_chunks_disappear_from_the_next_dataset(demo: Database, tmp_path: Path):
+    before = build(demo, tmp_path / "before")
+    train = [json.loads(line) for line in before[0].decode().splitlines()]
+    victim = next(row for row in train if row["task"] == "implement" and row["language"] == "rust")
+    with demo.connect() as conn:
+        conn.execute("delete from code_chunks where repo = %s and file_path = %s", (victim["repo"], victim["file_path"]))
+    after = build(demo, tmp_path / "after")
+    assert after[2]["analysed"] == 0  # nothing new to parse
+    rows = [json.loads(line) for part in after[:2] for line in part.decode().splitlines()]
+    assert not any(r["repo"] == victim["repo"] and r["file_path"] == victim["file_path"] for r in rows)
+    assert not any(victim["source_id"] in r["source_id"].split(":") for r in rows)
+    forget_analyses(demo)
+    assert build(demo, tmp_path / "rebuilt")[:2] == after[:2]
+
+
+PROBE = '''\
+from rxt5_assets.languages.rust import RustLanguage
+
+
+class ProbeRust(RustLanguage):
+    """Rust, from a module this test edits."""
+'''
+
+
+def analyser_version_of(module) -> str:
+    languages.register(module)
+    return analyser_version(module.name)
+
+
+def test_a_changed_language_module_invalidates_its_analyses(demo: Database, tmp_path: Path, monkeypatch):
+    build(demo, tmp_path / "warm")  # every chunk analysed and stored
+    probe = tmp_path / "probe_language.py"
+    probe.write_text(PROBE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    original_rust, elixir_version = languages.get("rust"), analyser_version("elixir")
+    try:
+        module = importlib.import_module("probe_language")
+        languages.register(module.ProbeRust())
+        probe_version = analyser_version("rust")
+        assert probe_version != analyser_version_of(original_rust)
+        languages.register(module.ProbeRust())
+        first = build(demo, tmp_path / "probe-1")  # a new module: its rust analyses are new
+        assert first[2]["analysed"] > 0
+        again = build(demo, tmp_path / "probe-2")
+        assert again[2]["analysed"] == 0  # unchanged module: everything from the cache
+        probe.write_text(PROBE + "\n    # a change to the module, however small\n")
+        module = importlib.reload(module)
+        languages.register(module.ProbeRust())
+        assert analyser_version("rust") != probe_version
+        assert analyser_version("elixir") == elixir_version  # another language's analyses stay valid
+        changed = build(demo, tmp_path / "probe-3")
+        with demo.connect() as conn:
+            rust_chunks = conn.execute(
+                "select count(distinct content_hash) from chunk_analyses where language = 'rust' "
+                "and analyser_version = %s", (analyser_version("rust"),)).fetchone()[0]
+        assert changed[2]["analysed"] == rust_chunks > 0  # every rust chunk again, no elixir chunk
+        assert changed[:2] == again[:2]  # the same analysis code: the same dataset
+    finally:
+        languages.register(original_rust)
+        sys.modules.pop("probe_language", None)
+
+
+def test_two_data_stage_runs_at_once_keep_their_own_sessions(demo: Database, tmp_path: Path):
+    """Two runs on their own folders and one dataset folder, at the same time (issue 9, defect 1)."""
+    results, errors = {}, []
+
+    def run(name: str) -> None:
+        try:
+            config = PrepareConfig(workers=1)
+            with demo.connect() as conn:
+                results[name] = run_data_stage(conn, StageFiles(tmp_path / name), tmp_path / "dataset", config)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert results["a"]["session_id"] != results["b"]["session_id"]
+    with demo.connect() as conn:
+        for result in results.values():
+            status, example_count, stored, distinct = conn.execute(
+                "select status, example_count, (select count(*) from t5_training_examples e where "
+                "e.training_session_id = s.id), (select count(*) from (select distinct task, input, target from "
+                "t5_training_examples e where e.training_session_id = s.id) d) from t5_training_sessions s "
+                "where id = %s", (result["session_id"],)).fetchone()
+            assert status == "prepared"
+            assert stored == distinct == example_count == result["train_examples"] + result["eval_examples"]
+    manifest = json.loads((tmp_path / "dataset" / "manifest.json").read_text())
+    assert manifest["session_id"] in {r["session_id"] for r in results.values()}
+    latest = (tmp_path / "dataset" / "train.jsonl").read_bytes()
+    assert latest in {Path(r["train_file"]).read_bytes() for r in results.values()}  # one run's whole file
+    assert not list((tmp_path / "dataset").glob("*.tmp"))
+
+
+def test_a_session_never_moves_backwards(database: Database):
+    with database.connect() as conn:
+        session = create_session(conn, "s", ["rust"], {})
+        update_session(conn, session, status="prepared")
+        update_session(conn, session, status="training")
+        update_session(conn, session, status="completed")
+        stamped = conn.execute("select completed_at from t5_training_sessions where id = %s", (session,)).fetchone()
+        for backwards in ("prepared", "training", "preparing", "failed"):
+            with pytest.raises(SessionStateError, match="completed"):
+                update_session(conn, session, status=backwards)
+        update_session(conn, session, status="completed", stats={"note": 1})  # stats only: allowed, not re-stamped
+        status, completed_at = conn.execute("select status, completed_at from t5_training_sessions where id = %s",
+                                            (session,)).fetchone()
+    assert status == "completed" and (completed_at,) == stamped

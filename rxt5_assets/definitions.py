@@ -12,6 +12,7 @@ from rxt5_assets.defs.model_assets import MODEL_ASSETS
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource, TrainingResource, WorkspaceResource
 from rxt5_assets.defs.sensors import SENSORS, RetrainSensorResource
 
+
 def step_executor(kind: str):
     """The executor of every job, by RXT5_STEP_EXECUTOR. `in_process` (default): every step in the run's process —
     the Definitions are imported once per run, not once per step (bench/bench_step_startup.py: 4-9x less overhead

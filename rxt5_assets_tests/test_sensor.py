@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, Definitions, SkipReason, build_sensor_context
+from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus, Definitions, SkipReason, build_sensor_context
 
 from rxt5_assets.data.chunks import ChunkSelection
 from rxt5_assets.data.new_chunks import NEW_CHUNKS_SQL, RetrainThreshold, count_new_chunks
@@ -154,6 +154,10 @@ def test_sensor_loop_end_to_end_new_code_retrains_registers_and_gates_a_version(
     with build_sensor_context(instance=instance, cursor=idle.cursor, resources=resources) as context:
         fired = new_code_chunks_sensor(context)
     (request,) = fired.run_requests
+    # a chunk that lands after the tick belongs to the next run, not to this one
+    with database.connect() as conn:
+        _insert(conn, [(RUST_BODY.format(i=1000), "rust", "src/late.rs", "late-repo")])
+        late_id = conn.execute("select max(id) from code_chunks").fetchone()[0]
     with one_torch_thread():
         run = job.execute_in_process(instance=instance, tags=request.tags, raise_on_error=False)
     with database.connect() as conn:
@@ -169,7 +173,9 @@ def test_sensor_loop_end_to_end_new_code_retrains_registers_and_gates_a_version(
         assert conn.execute("select hyperparameters->>'init_adapter' from t5_model_versions where id = %s",
                             [versions[-1][2]]).fetchone()[0] == v1_adapter
     assert run.dagster_run.tags[MAX_CHUNK_ID_TAG] == request.tags[MAX_CHUNK_ID_TAG]
-    assert max(s[0] for s in sessions if s[0]) <= int(request.tags[MAX_CHUNK_ID_TAG])
+    assert max(s[0] for s in sessions if s[0]) <= int(request.tags[MAX_CHUNK_ID_TAG]) < late_id
+    meta = instance.get_latest_materialization_event(AssetKey("preprocessed_chunks")).asset_materialization.metadata
+    assert meta["max_chunk_id"].value == int(request.tags[MAX_CHUNK_ID_TAG])
     summary = quickstart_summary(database, sample=False, home=tmp_path)
     assert sum(summary["chunks"].values()) == conn_count(database)
     assert summary["training"]["version"] == versions[-1][0] and summary["evaluation"]["rows"] >= 1
@@ -180,3 +186,4 @@ def test_sensor_loop_end_to_end_new_code_retrains_registers_and_gates_a_version(
     with build_sensor_context(instance=instance, cursor=fired.cursor, resources=resources) as context:
         after = new_code_chunks_sensor(context)
     assert not after.run_requests and isinstance(after.skip_reason, SkipReason)
+    assert after.skip_reason.skip_message.startswith("1 new eligible chunk(s)")  # the late one, for the next run

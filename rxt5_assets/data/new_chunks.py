@@ -14,6 +14,10 @@ import psycopg
 from rxt5_assets.data.chunks import ChunkSelection
 
 
+#: the run tag (set by the retraining sensor) the data stage stops at: chunks with an id above it belong to the next run
+MAX_CHUNK_ID_TAG = "rxt5/max_chunk_id"
+
+
 @dataclass(frozen=True)
 class NewChunks:
     after_id: int

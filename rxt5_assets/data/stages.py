@@ -184,10 +184,14 @@ def _second_connection(conn: psycopg.Connection) -> psycopg.Connection:
     return psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True)
 
 
-def preprocess_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig) -> dict:
+def preprocess_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
+                     max_chunk_id: int | None = None) -> dict:
     """Stream code_chunks in batches (server-side cursor), analyse the chunks whose analysis is not stored yet, and
-    write one parquet part per batch: memory follows the batch size, not the table."""
+    write one parquet part per batch: memory follows the batch size, not the table. `max_chunk_id` (the retraining
+    sensor's run tag) stops at the rows the sensor counted; later rows belong to the next run."""
     snapshot = table_summary(conn)
+    if max_chunk_id is not None:
+        snapshot["max_id"] = min(snapshot["max_id"], max_chunk_id)
     versions = analyser_versions(config.languages)
     preprocessor = Preprocessor(config.languages, min_length=config.min_length,
                                 exclude_path_pattern=config.exclude_path_pattern, workers=config.workers,

@@ -11,6 +11,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetExecution
 
 from rxt5_assets.data.chunks import ChunkSelection, selection_counts, table_summary
 from rxt5_assets.data.dataset import files_on_both_sides
+from rxt5_assets.data.new_chunks import MAX_CHUNK_ID_TAG
 from rxt5_assets.data.parallel import default_workers
 from rxt5_assets.data.quality import DEFAULT_INDICATOR_WEIGHTS, QualityWeights
 from rxt5_assets.data.stages import (
@@ -54,6 +55,11 @@ def code_chunks(
             "dagster/row_count": selected,
             "table_rows": summary["total_rows"],
             "max_chunk_id": summary["max_id"],
+            # preprocessed_chunks reads every row: the seed's selection above, plus test-path and short rows it
+            # counts as dropped or keeps aside for the `tests` task — so its rows_in is table_rows, not this count
+            "counts_note": MetadataValue.md(
+                f"{selected} rows match the seed's selection; preprocessed_chunks reads all {summary['total_rows']} "
+                "rows, keeps test-path chunks aside for test examples and counts every other dropped row by reason"),
             **{f"chunks_{row['language']}": row["chunks"] for row in per_language.iter_rows(named=True)},
             "chunks_by_language_and_repo": MetadataValue.md(
                 table_md(counts.select("language", "repo", "chunks"), rows=100).value
@@ -143,7 +149,9 @@ def preprocessed_chunks(
 ) -> MaterializeResult:
     files = stage_files(workspace, context.run.run_id)
     with database.database().connect() as conn:
-        report = preprocess_stage(conn, files, prepare_config(data_prep))
+        tagged = context.run.tags.get(MAX_CHUNK_ID_TAG)  # a sensor-launched retrain: the rows it counted
+        report = preprocess_stage(conn, files, prepare_config(data_prep),
+                                  max_chunk_id=int(tagged) if tagged else None)
     publish(files, workspace, "preprocessed_chunks")
     chunks: pl.DataFrame = report["preview"]
     context.log.info(f"{report['accepted']} of {report['rows_in']} chunks accepted ({report['analysed']} analysed "

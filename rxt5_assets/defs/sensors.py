@@ -18,12 +18,12 @@ from dagster import (
 from pydantic import Field
 
 from rxt5_assets.data.chunks import ChunkSelection
-from rxt5_assets.data.new_chunks import RetrainThreshold, count_new_chunks, last_trained_chunk_id
+from rxt5_assets.data.new_chunks import (  # noqa: F401  (MAX_CHUNK_ID_TAG re-exported for tests and users)
+    MAX_CHUNK_ID_TAG, RetrainThreshold, count_new_chunks, last_trained_chunk_id,
+)
 from rxt5_assets.defs.evaluation_assets import retrain_job
 from rxt5_assets.defs.resources import DatabaseResource, DataPreparationResource
 
-#: the run tag the data stage reads: select chunks with id ≤ this (what the sensor counted)
-MAX_CHUNK_ID_TAG = "rxt5/max_chunk_id"
 TRIGGER_TAG = "rxt5/trigger"
 IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
                DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]

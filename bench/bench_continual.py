@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from rxt5_assets.training.data import load_eval_examples
+    from rxt5_assets.training.data import read_jsonl as load_eval_examples
     from rxt5_assets.training.generate import load_trained
     from rxt5_assets.training.base_model import load_base_model
     from rxt5_assets.training.trainer import train
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             trained[name] = (result.adapter_dir, time.perf_counter() - started)
             print(f"{name}: {result.global_step} steps in {trained[name][1]:.0f} s", flush=True)
         else:
-            trained[name] = (adapter, float("nan"))
+            seconds = json.loads((adapter / "rxt5_training.json").read_text()).get("train_seconds", float("nan"))
+            trained[name] = (adapter, float(seconds))
         return trained[name][0]
 
     v1 = run("v1", old_train)

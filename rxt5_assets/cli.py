@@ -102,6 +102,7 @@ def cmd_db_psql(args: argparse.Namespace) -> int:
         env["PGPASSFILE"] = passfile
     quote = lambda v: "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"  # noqa: E731 (libpq conninfo)
     conninfo = " ".join(f"{k}={quote(v)}" for k, v in params.items())
+    previous_handler = signal.getsignal(signal.SIGINT)
     try:
         # this process stays while psql runs (the embedded server's user), and leaves like any other rxt5 command
         session = subprocess.Popen([psql, "--dbname", conninfo, *(["-c", args.command] if args.command else [])],
@@ -109,6 +110,8 @@ def cmd_db_psql(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to psql (it cancels the running query)
         return session.wait()
     finally:
+        # called in-process (tests, library users) the caller keeps its Ctrl-C, and so do the processes it starts
+        signal.signal(signal.SIGINT, previous_handler)
         if passfile:
             os.unlink(passfile)
 

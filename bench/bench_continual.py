@@ -33,9 +33,8 @@ OLD_REPOS = {"edge-gateway", "job-runner", "edge_gateway", "job_runner"}
 
 
 def _is_old(row: dict) -> bool:
-    # pair rows name both repos ("a+b" or similar): old only when every repo they draw on is old
-    repos = {part for part in str(row.get("repo") or "").replace("+", " ").replace("->", " ").split()}
-    return bool(repos) and repos <= OLD_REPOS
+    # every row names one repo (a cross-language row: its target's)
+    return row.get("repo") in OLD_REPOS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from rxt5_assets.training.data import read_jsonl as load_eval_examples
+    from rxt5_assets.training.data import read_jsonl
     from rxt5_assets.training.generate import load_trained
     from rxt5_assets.training.base_model import load_base_model
     from rxt5_assets.training.trainer import train
@@ -94,12 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         models[name] = load_trained(adapter, home / "models")
     losses: dict[str, dict[str, dict]] = {}
     for split, path in splits.items():
-        examples = load_eval_examples(path)
+        examples = read_jsonl(path)
         for label, (model, tokenizer) in models.items():
             losses.setdefault(split, {})[label] = eval_loss_by_language(model, tokenizer, examples)
     quality = {}
     for split, path in splits.items():
-        rows = item_rows(load_eval_examples(path), args.rows or None)
+        rows = item_rows(read_jsonl(path), args.rows or None)
         quality[split] = evaluate_systems(rows, models, k=args.k)
 
     labels = list(models)

@@ -225,12 +225,18 @@ def case_sigint_then_resume(system: System, train: Path, evaluation: Path) -> No
            status[0] == "interrupted" and done.returncode == 0 and final == ("completed", None))
 
 
-def case_sigkill_trainer(system: System, train: Path, evaluation: Path) -> None:
-    out = system.root / "runs" / "sigkill"
-    run = system.popen(train_argv(train, evaluation, out, "--epochs", "40"), system.root / "sigkill.log")
+def start_long_training(system: System, train: Path, evaluation: Path, name: str):
+    """(process, output dir) of an `rxt5 train` that has written its session marker and a progress row."""
+    out = system.root / "runs" / name
+    run = system.popen(train_argv(train, evaluation, out, "--epochs", "40"), system.root / f"{name}.log")
     wait_until(lambda: (out / "rxt5_session.json").exists() and system.sql(
         "select count(*) from t5_training_progress p join t5_training_sessions s on s.id = p.training_session_id "
         "where s.status = 'training'")[0][0] > 0, 600)
+    return run, out
+
+
+def case_sigkill_trainer(system: System, train: Path, evaluation: Path) -> None:
+    run, out = start_long_training(system, train, evaluation, "sigkill")
     os.killpg(run.pid, signal.SIGKILL)
     run.wait(60)
     session = json.loads((out / "rxt5_session.json").read_text())["session_id"]
@@ -243,11 +249,7 @@ def case_sigkill_trainer(system: System, train: Path, evaluation: Path) -> None:
 
 
 def case_postgres_killed_during_training(system: System, train: Path, evaluation: Path) -> None:
-    out = system.root / "runs" / "pgkill"
-    run = system.popen(train_argv(train, evaluation, out, "--epochs", "40"), system.root / "pgkill.log")
-    wait_until(lambda: (out / "rxt5_session.json").exists() and system.sql(
-        "select count(*) from t5_training_progress p join t5_training_sessions s on s.id = p.training_session_id "
-        "where s.status = 'training'")[0][0] > 0, 600)
+    run, out = start_long_training(system, train, evaluation, "pgkill")
     session = json.loads((out / "rxt5_session.json").read_text())["session_id"]
     os.kill(system.postmaster_pid(), signal.SIGKILL)
     run.wait(300)

@@ -27,7 +27,7 @@ class DistributedTrainingError(UserFacingError, RuntimeError):
 
 
 def train_distributed(database, config, *, session_id: str | None, processes: int,
-                      log: Callable[[str], None] = print, timeout: float | None = None):
+                      log: Callable[[str], None] = print):
     """TrainingOutcome of `config` trained by `processes` DDP ranks, recorded once (rank 0) in `database`."""
     if processes < 2:
         raise ValueError("train_distributed needs at least 2 processes (1 process: call train_and_register)")
@@ -48,7 +48,7 @@ def train_distributed(database, config, *, session_id: str | None, processes: in
         for line in proc.stdout:
             tail.append(line.rstrip())
             log(line.rstrip())
-        returncode = proc.wait(timeout=timeout)
+        returncode = proc.wait()  # stdout closed: the ranks have exited
     config_file.unlink(missing_ok=True)
     if returncode != 0 or not outcome_file.is_file():
         raise DistributedTrainingError(f"distributed training on {processes} processes failed (exit {returncode}); "

@@ -107,7 +107,7 @@ def test_the_training_step_launches_its_own_ranks_and_gets_one_recorded_outcome(
                          models_dir=models_dir, base_model="tiny", epochs=1, train_batch_size=8, learning_rate=5e-3,
                          max_source_length=128, max_target_length=96, logging_steps=1)
     lines: list[str] = []
-    outcome = train_distributed(database, config, session_id=None, processes=2, log=lines.append, timeout=600)
+    outcome = train_distributed(database, config, session_id=None, processes=2, log=lines.append)
     assert outcome.result.hyperparameters and outcome.result.adapter_dir == tmp_path / "runs" / "s1" / "adapter"
     with database.connect() as conn:
         versions = conn.execute("select id::text, training_session_id::text, performance_metrics->>'world_size' "

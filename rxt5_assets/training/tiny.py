@@ -119,7 +119,9 @@ def _span_corrupt(ids: list[int], rng: random.Random, noise: float = 0.15, mean_
 def _pairs_for_objective(examples: list[Example], tokenizer, spec: TinyBaseSpec, seed: int):
     """Tokenised (source ids, target ids) pairs for the objective; span pairs are re-drawn each epoch by the caller."""
     src = tokenizer([e.input for e in examples], max_length=spec.max_source_length, truncation=True)["input_ids"]
-    tgt = tokenizer([e.target for e in examples], max_length=spec.max_target_length, truncation=True)["input_ids"]
+    from rxt5_assets.training.trainer import target_ids
+
+    tgt = target_ids(tokenizer, [e.target for e in examples], spec.max_target_length)
     return list(zip(src, tgt))
 
 

@@ -236,7 +236,10 @@ def test_dynamic_padding_and_length_grouping_are_wired(make_config):
                            max_target_length=cfg.max_target_length)
     src_lens = {len(f["input_ids"]) for f in ds.features}
     assert len(src_lens) > 5 and max(src_lens) <= cfg.max_source_length  # not padded, truncated
-    assert all(f["labels"][-1] == tok.eos_token_id for f in ds.features)
+    full_lengths = [len(ids) for ids in tok(text_target=[e.target for e in examples])["input_ids"]]
+    for f, full in zip(ds.features, full_lengths):  # </s> only where the target really ends, never after a cut
+        assert len(f["labels"]) == min(full, cfg.max_target_length)
+        assert (f["labels"][-1] == tok.eos_token_id) == (full <= cfg.max_target_length)
     assert ds.lengths == [len(f["input_ids"]) + len(f["labels"]) for f in ds.features]
     trainer = RxT5Seq2SeqTrainer(model=model, args=build_training_arguments(cfg, precision="fp32", has_eval=False),
                                  train_dataset=ds, processing_class=tok,
@@ -269,3 +272,61 @@ def test_continuing_an_adapter_starts_from_its_weights_and_refuses_another_base(
         train(make_config(max_steps=1, output_dir=tmp_path / "third", models_dir=other, init_adapter=first.adapter_dir))
     with pytest.raises(TrainConfigError, match="adapter_config.json"):
         make_config(init_adapter=tmp_path)
+
+
+def test_a_cut_target_is_not_taught_to_end(tmp_path):
+    """A target longer than max_target_length keeps its first tokens and no </s>: the tokenizer's own truncation
+    appends </s> after the cut, which taught the model to stop in the middle of an item."""
+    from rxt5_assets.training.base_model import load_base_model
+    from rxt5_assets.training.trainer import target_ids
+
+    _, tok = load_base_model("demo", models_dir=tmp_path)
+    long_item = "pub struct Ledger {\n" + "".join(f"    pub field_{i}: u64,\n" for i in range(40)) + "}"
+    short_item = "pub struct Id(u64);"
+    cut, whole = target_ids(tok, [long_item, short_item], max_length=32)
+    full = tok(text_target=long_item)["input_ids"]
+    assert len(full) > 32 and cut == full[:32] and tok.eos_token_id not in cut
+    assert whole == tok(text_target=short_item)["input_ids"] and whole[-1] == tok.eos_token_id
+
+
+def test_trainable_tokens_train_the_embeddings_and_survive_the_merge(make_config, tmp_path):
+    """lora_trainable_tokens: the N most frequent training tokens' embedding rows train (and only they), the adapter
+    reloads, and merge_and_unload keeps the embedding tied to lm_head with the same loss (serving merges)."""
+    from rxt5_assets.training.base_model import load_base_model
+    from rxt5_assets.training.data import load_training_examples
+    from rxt5_assets.training.trainer import most_frequent_tokens, tokenize_examples
+
+    cfg = make_config(epochs=1, lora_trainable_tokens=64, output_dir=tmp_path / "tokens")
+    result = train(cfg)
+    adapter_config = json.loads((result.adapter_dir / "adapter_config.json").read_text())
+    examples, _ = load_training_examples(cfg)
+    base, tok = load_base_model("tiny", models_dir=cfg.models_dir)
+    ds = tokenize_examples(examples, tok, max_source_length=cfg.max_source_length,
+                           max_target_length=cfg.max_target_length)
+    chosen = most_frequent_tokens(ds, 64, tok.pad_token_id)
+    assert len(chosen) == 64 and adapter_config["trainable_token_indices"] == chosen
+    assert read_training_metadata(result.adapter_dir)["hyperparameters"]["lora_trainable_tokens"] == 64
+
+    model, tok = load_trained(result.adapter_dir, cfg.models_dir)
+    model.eval()
+    enc = tok(_prompts(), return_tensors="pt", padding=True)
+    labels = tok(text_target=["pub fn amount(&self) -> i64 { self.amount }", "def name(%User{name: name}), do: name"],
+                 return_tensors="pt", padding=True).input_ids
+    labels[labels == tok.pad_token_id] = -100
+    with torch.no_grad():
+        before = model(**enc, labels=labels).loss.item()
+        merged = model.merge_and_unload()
+        after = merged(**enc, labels=labels).loss.item()
+        base_embeddings = base.get_input_embeddings().weight
+        changed = (merged.get_input_embeddings().weight != base_embeddings).any(dim=1).nonzero().flatten().tolist()
+    assert after == pytest.approx(before, abs=1e-5)
+    assert merged.get_input_embeddings().weight.data_ptr() == merged.get_output_embeddings().weight.data_ptr()
+    assert changed and set(changed) <= set(chosen)  # only the chosen rows moved
+
+    # continuous learning continues the token rows too (they are trainable again, and move)
+    second = train(make_config(epochs=1, max_steps=2, output_dir=tmp_path / "continued",
+                               init_adapter=result.adapter_dir))
+    again, _ = load_trained(second.adapter_dir, cfg.models_dir)
+    delta = lambda m: next(p for n, p in m.named_parameters() if "trainable_tokens_delta" in n)  # noqa: E731
+    first_model, _ = load_trained(result.adapter_dir, cfg.models_dir)
+    assert not torch.equal(delta(again), delta(first_model))

@@ -52,12 +52,14 @@ def prepare_demo_dataset(home: Path) -> dict:
     return json.loads(manifest_path.read_text())
 
 
-def train_config(manifest: dict, home: Path, name: str, **overrides):
+def train_config(manifest: dict, home: Path, name: str, base: str = "demo", **overrides):
+    """The quick start's fine-tune (the demo base's defaults) on `base`: the shipped `demo`, or a folder such as one
+    of scripts/build_demo_base.py's bases (to measure how the fine-tune's quality follows the base's pretraining)."""
     from rxt5_assets.training.config import DEMO, TrainConfig, defaults_for_base
 
     settings = {**defaults_for_base(DEMO), **overrides}
     return TrainConfig(train_file=Path(manifest["train_file"]), eval_file=Path(manifest["eval_file"]),
-                       output_dir=home / "runs" / name, models_dir=home / "models", base_model=DEMO, **settings)
+                       output_dir=home / "runs" / name, models_dir=home / "models", base_model=base, **settings)
 
 
 def eval_loss_by_language(model, tokenizer, examples, batch_size: int = 32) -> dict[str, float]:
@@ -87,12 +89,13 @@ def item_rows(examples, rows_per_language: int | None, seed: int = 42):
     return picked
 
 
-def evaluate_systems(rows, models: dict, k: int) -> dict[str, dict]:
+def evaluate_systems(rows, models: dict, k: int, max_new_tokens: int = 128) -> dict[str, dict]:
     """The evaluation gate's own runner (greedy + best-of-k filtered by strict validity) on the same rows and
     settings for every model and the template floor; scores per language and task."""
     from rxt5_assets.evaluation.runner import EvaluationSettings, evaluate_model, evaluate_template
 
-    settings = EvaluationSettings(max_rows=None, k=k, metrics=("chrf", "strict_validity", "code_bleu"))
+    settings = EvaluationSettings(max_rows=None, k=k, metrics=("chrf", "strict_validity", "code_bleu"),
+                                  max_new_tokens=max_new_tokens)
     results = {}
     for label, (model, tokenizer) in models.items():
         started = time.perf_counter()
@@ -124,6 +127,18 @@ def print_quality(results: dict[str, dict], losses: dict[str, dict], k: int) -> 
             print(f"| {language} ({rows}) | {name} | " + " | ".join(str(cell(label)) for label in labels) + " |")
 
 
+def generation_summary(scores: dict, k: int) -> str:
+    """One line per system: strict validity greedy / best-of-k and chrF on implement, per language."""
+    parts = []
+    for language in ("rust", "elixir"):
+        group = scores["by_language"].get(language) or {}
+        implement = scores["by_task"].get(language, {}).get("implement") or {}
+        parts.append(f"{language}: valid greedy {100 * group.get('strict_validity@greedy', 0):.1f}% "
+                     f"best-of-{k} {100 * group.get('strict_validity@best_of_k', 0):.1f}% "
+                     f"chrF implement {implement.get('chrf@greedy', 0):.2f}")
+    return " | ".join(parts)
+
+
 def _value(results, label, language, key, task=None, scale=1.0):
     scores = results[label]["scores"]
     group = scores["by_task"].get(language, {}).get(task) if task else scores["by_language"].get(language)
@@ -141,8 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=60, help="implement/generate eval rows per language (0: all)")
     parser.add_argument("--k", type=int, default=8, help="candidates for best-of-k")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--base", default="demo",
+                        help="the base: `demo` (shipped) or a built base folder, e.g. .rxt5-demo-base/bases/<name>")
     parser.add_argument("--sweep", action="store_true", help="train and compare the LoRA variants (eval loss only)")
     parser.add_argument("--variants", nargs="*", help="with --sweep: only these variant names")
+    parser.add_argument("--generation", action="store_true",
+                        help="with --sweep: also score every variant's generations (strict validity, chrF) on the "
+                             "item rows, like the quick start's row of the table")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override a training setting of the quick start's fine-tune, e.g. learning_rate=2e-3")
@@ -162,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"demo dataset: {manifest['train_examples']} train / {manifest['eval_examples']} eval examples "
           f"({time.perf_counter() - started:.0f} s); load {os.getloadavg()[0]:.2f}")
     eval_examples = read_jsonl(manifest["eval_file"])
-    base, tokenizer = load_base_model("demo", models_dir=home / "models")
+    base, tokenizer = load_base_model(args.base, models_dir=home / "models")
+    tag = "" if args.base == "demo" else f"@{Path(args.base).name}"  # run folders per base
     base_losses = eval_loss_by_language(base, tokenizer, eval_examples)
     results: dict = {"manifest": {k: manifest[k] for k in ("train_examples", "eval_examples", "mix")},
                      "base_eval_loss": base_losses}
@@ -184,6 +205,17 @@ def main(argv: list[str] | None = None) -> int:
                                           lora_alpha=64, learning_rate=5e-3, epochs=5),
             "all-r64-lr5e-3-e5": dict(lora_target_modules=all_linear, lora_r=64, lora_alpha=128, learning_rate=5e-3,
                                       epochs=5),
+            "all-r16-lr2e-3-e1": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=2e-3, epochs=1),
+            "all-r16-lr2e-3-e2": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=2e-3, epochs=2),
+            # + the embeddings of the N most frequent training tokens (peft trainable tokens, tied, mergeable)
+            "all-r16-lr2e-3-e3-tok2000": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=2e-3, epochs=3,
+                                              lora_trainable_tokens=2000),
+            "all-r16-lr2e-3-e3-tok4000": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=2e-3, epochs=3,
+                                              lora_trainable_tokens=4000),
+            "all-r16-lr2e-3-e3-tok8000": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=2e-3, epochs=3,
+                                              lora_trainable_tokens=8000),
+            "all-r16-lr2e-3-e3-t256": dict(lora_target_modules=all_linear, lora_r=16, learning_rate=2e-3, epochs=3,
+                                           max_target_length=256),
         }
         print(f"\nbase eval loss: {base_losses}")
         print("| variant | train s | eval loss all | rust | elixir | cross | vs base (all) |")
@@ -191,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, overrides in variants.items():
             if args.variants and name not in args.variants:
                 continue
-            config = train_config(manifest, home, f"sweep-{name}", **overrides)
+            config = train_config(manifest, home, f"sweep-{name}{tag}", base=args.base, **overrides)
             t0 = time.perf_counter()
             result = train(config)
             seconds = time.perf_counter() - t0
@@ -201,11 +233,16 @@ def main(argv: list[str] | None = None) -> int:
             rel = 100 * (losses["all"] - base_losses["all"]) / base_losses["all"]
             print(f"| {name} | {seconds:.0f} | {losses['all']} | {losses.get('rust')} | {losses.get('elixir')} | "
                   f"{losses.get('cross', '—')} | {rel:+.1f}% |", flush=True)
+            if args.generation:
+                rows = item_rows(eval_examples, args.rows or None)
+                quality = evaluate_systems(rows, {name: (model, tokenizer)}, args.k)
+                results["sweep"][name]["quality"] = quality[name]
+                print("    " + generation_summary(quality[name]["scores"], args.k), flush=True)
     else:
         overrides = {k: (tuple(v.split(",")) if k == "lora_target_modules" else float(v) if "." in v or "e" in v
                          else int(v)) for k, v in (item.split("=", 1) for item in args.set)}
-        config = train_config(manifest, home, "quick-start" + "".join(f"-{k}{v}" for k, v in overrides.items()),
-                              **overrides)
+        config = train_config(manifest, home, "quick-start" + "".join(f"-{k}{v}" for k, v in overrides.items()) + tag,
+                              base=args.base, **overrides)
         t0 = time.perf_counter()
         result = train(config)
         train_seconds = time.perf_counter() - t0

@@ -68,6 +68,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                    help=f"T5 modules LoRA wraps (default: {','.join(PRODUCTION_DEFAULTS['lora_target_modules'])} for "
                         f"a CodeT5+ base, the seed's; {','.join(SMALL_BASE_DEFAULTS['lora_target_modules'])} — every "
                         f"linear layer — for demo/tiny)")
+    g.add_argument("--lora-trainable-tokens", type=int, default=None, metavar="N",
+                   help="also train the embeddings of the N tokens seen most often in the training split (peft "
+                        "trainable tokens: the org's identifiers live in the embeddings; the tie to lm_head is kept "
+                        f"and merges) (default: {PRODUCTION_DEFAULTS['lora_trainable_tokens']} for a CodeT5+ base, "
+                        f"{SMALL_BASE_DEFAULTS['lora_trainable_tokens']} for demo/tiny)")
     g.add_argument("--init-adapter", type=Path, default=None, metavar="DIR",
                    help="continue from this LoRA adapter folder (e.g. the active version's, $RXT5_HOME/models/active): "
                         "its weights start the new adapter; it must be trained on the same base weights")
@@ -121,7 +126,7 @@ def config_from_args(ns: argparse.Namespace, models_dir: Path | str, **overrides
     """A TrainConfig from parsed `rxt5 train` flags; `overrides` set any other TrainConfig field. Epochs, learning
     rate and LoRA target modules not given take the defaults of the chosen base (`defaults_for_base`)."""
     chosen = {"epochs": ns.epochs, "learning_rate": ns.learning_rate, "lora_target_modules": ns.lora_target_modules,
-              "lora_r": ns.lora_r, "lora_alpha": ns.lora_alpha}
+              "lora_r": ns.lora_r, "lora_alpha": ns.lora_alpha, "lora_trainable_tokens": ns.lora_trainable_tokens}
     kwargs = dict(
         **{**defaults_for_base(ns.base_model), **{k: v for k, v in chosen.items() if v is not None}},
         train_file=ns.train_file, eval_file=ns.eval_file, output_dir=ns.output_dir, models_dir=Path(models_dir),

@@ -37,10 +37,13 @@ def test_unset_epochs_rate_and_modules_follow_the_base(tmp_path):
                                                   "Salesforce/codet5p-770m"]), tmp_path)
     mine = config_from_args(_parser().parse_args(["--train-file", "t.jsonl", "--output-dir", "o",
                                                   "--lora-target-modules", "q,k", "--epochs", "2"]), tmp_path)
-    fields = ("epochs", "learning_rate", "lora_target_modules", "lora_r", "lora_alpha")
+    fields = ("epochs", "learning_rate", "lora_target_modules", "lora_r", "lora_alpha", "lora_trainable_tokens")
     assert tuple(getattr(demo, f) for f in fields) == tuple(SMALL_BASE_DEFAULTS[f] for f in fields)
     assert tuple(getattr(seed, f) for f in fields) == tuple(PRODUCTION_DEFAULTS[f] for f in fields)
     assert (mine.epochs, mine.lora_target_modules) == (2, ("q", "k"))
+    tokens = config_from_args(_parser().parse_args(["--train-file", "t.jsonl", "--output-dir", "o",
+                                                    "--lora-trainable-tokens", "0"]), tmp_path)
+    assert tokens.lora_trainable_tokens == 0 and demo.lora_trainable_tokens == 2000
 
 
 def test_all_flags(tmp_path):

@@ -31,6 +31,7 @@ from rxt5_assets.db.sessions import (create_session, derive_session, lock_sessio
 from rxt5_assets.errors import InsufficientDataError
 
 PAIR_TASKS = ("translate", "concept_transfer")
+PAIR_COLUMNS = ("id", "language", "repo", "file_path", "kind", "name", "identifiers", "concepts")
 
 
 @dataclass(frozen=True)
@@ -291,14 +292,17 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
                 dagster_run_id: str | None = None) -> dict:
     session_id = session_to_extend(conn, files, exclude_tasks=PAIR_TASKS, dagster_run_id=dagster_run_id)
     passing = pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score", "split")
-    chunks = pl.concat([pl.read_parquet(part).join(passing, on="id", maintain_order="left")  # part by part: only
-                        for part in files.parts(files.chunks)])  # the passing chunks are ever held together
+    # the matcher reads only the columns it needs, part by part; only the paired chunks are read whole
+    chunks = pl.concat([pl.read_parquet(part, columns=list(PAIR_COLUMNS)).join(passing, on="id", maintain_order="left")
+                        for part in files.parts(files.chunks)])
     if not config.cross_language_learning:
-        pairs = match_pairs(chunks.head(0), {})
+        pairs = match_pairs(chunks.head(0), None)
         examples = pl.DataFrame(schema=EXAMPLE_SCHEMA)
     else:
-        splits = dict(zip(zip(chunks["repo"].to_list(), chunks["file_path"].to_list()), chunks["split"].to_list()))
-        pairs = match_pairs(chunks, splits, PairConfig(threshold=config.pair_threshold))
+        pairs = match_pairs(chunks, None, PairConfig(threshold=config.pair_threshold))
+        paired = pl.concat([pairs["rust_id"], pairs["elixir_id"]]).unique()
+        chunks = pl.concat([pl.read_parquet(part).join(passing, on="id", maintain_order="left")
+                           .filter(pl.col("id").is_in(paired.implode())) for part in files.parts(files.chunks)])
         examples = pair_examples(pairs, chunks)
     # a second run of this stage on the same session replaces the pair examples instead of adding them again
     conn.execute("delete from t5_training_examples where training_session_id = %s and task = any(%s)",

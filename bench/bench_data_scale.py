@@ -139,8 +139,10 @@ def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size
     started = time.perf_counter()
     config = PrepareConfig(workers=workers, batch_size=batch_size, min_examples=1)
     work = home / "work" / f"{size}-{mode}"
+    # the incremental run carries the full run's folder, as a retrain carries the latest materialization
+    previous = StageFiles(home / "work" / f"{size}-full") if mode == "incremental" else None
     with database.connect() as conn:
-        manifest = run_data_stage(conn, StageFiles(work), work / "dataset", config,
+        manifest = run_data_stage(conn, StageFiles(work), work / "dataset", config, previous=previous,
                                   on_stage=lambda name, seconds: timings.__setitem__(name, round(seconds, 2)))
     seconds = time.perf_counter() - started
     with database.connect() as conn:
@@ -148,7 +150,9 @@ def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size
     return {"size": size, "rows": rows, "mode": mode, "seconds": round(seconds, 1), "stages": timings,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "train_examples": manifest["train_examples"], "eval_examples": manifest["eval_examples"],
-            "analysed": manifest.get("analysed"), "load": os.getloadavg()[0]}
+            "analysed": manifest.get("analysed"), "carried": manifest.get("carried"),
+            "parts_carried": manifest.get("parts_carried"), "parts_scored": manifest.get("parts_scored"),
+            "load": os.getloadavg()[0]}
 
 
 def main() -> None:

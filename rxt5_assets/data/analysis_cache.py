@@ -19,11 +19,13 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import polars as pl
 import psycopg
 
 from rxt5_assets import languages
@@ -140,3 +142,51 @@ def prune_stale(conn: psycopg.Connection) -> int:
         "delete from chunk_analyses a where not exists (select 1 from unnest(%s::text[], %s::text[]) as v(l, ver) "
         "where v.l = a.language and v.ver = a.analyser_version)", (list(current), list(current.values()))
     ).rowcount
+
+
+@contextmanager
+def snapshot_reader(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """A read-only connection to the same database in one REPEATABLE READ transaction: every query of a stage's
+    reading sees the same snapshot (the row list and the rows fetched later by id agree)."""
+    reader = psycopg.connect(conn.info.dsn, password=conn.info.password)
+    try:
+        reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        reader.read_only = True
+        yield reader
+    finally:
+        reader.rollback()
+        reader.close()
+
+
+ROW_LIST_SCHEMA = {"id": pl.Int64, "content_hash": pl.String, "language": pl.String, "file_path": pl.String,
+                   "repo": pl.String, "chars": pl.Int64}
+
+
+def row_list(conn: psycopg.Connection, max_id: int | None) -> pl.DataFrame:
+    """Every code_chunks row's identity without its content — id, content_hash, language, file_path, repo and the
+    content's length in characters — in id order, through COPY … (FORMAT csv) read by polars (an unquoted empty field
+    is NULL, a quoted "" an empty string)."""
+    where = f"where id <= {int(max_id)}" if max_id is not None else ""
+    query = (f"copy (select id, content_hash, language, file_path, repo, length(content) from code_chunks {where} "
+             "order by id) to stdout (format csv)")
+    with conn.cursor().copy(query) as copy:
+        data = b"".join(bytes(block) for block in copy)
+    if not data:
+        return pl.DataFrame(schema=ROW_LIST_SCHEMA)
+    return pl.read_csv(data, has_header=False, schema=ROW_LIST_SCHEMA)
+
+
+def fetch_rows(conn: psycopg.Connection, versions: dict[str, str], ids: Sequence[int]) -> list[tuple]:
+    """The rows `ids` in stream_chunks' form (id order), with their stored analyses for `versions`."""
+    if not len(ids):
+        return []
+    query = f"""
+        select c.id, c.content, c.language, c.file_path, c.repo, c.content_hash,
+               {', '.join(f'a.{field}' for field in ANALYSIS_FIELDS)}
+        from code_chunks c
+        left join unnest(%s::text[], %s::text[]) as v(language, version) on v.language = c.language
+        left join chunk_analyses a
+               on a.content_hash = c.content_hash and a.language = c.language and a.analyser_version = v.version
+        where c.id = any(%s::bigint[])
+        order by c.id"""
+    return conn.execute(query, (list(versions), list(versions.values()), [int(i) for i in ids])).fetchall()

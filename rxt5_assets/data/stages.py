@@ -20,7 +20,8 @@ from pathlib import Path
 import polars as pl
 import psycopg
 
-from rxt5_assets.data.analysis_cache import analyser_versions, store_analyses, stream_chunks
+from rxt5_assets.data.analysis_cache import analyser_versions, fetch_rows, row_list, snapshot_reader, store_analyses
+from rxt5_assets.data.carry import LEDGER_SCHEMA, ROW_IDENTITY, PartRecord, Prior, fingerprint, write_manifest
 from rxt5_assets.data.chunks import table_summary
 from rxt5_assets.data.dataset import MixConfig, files_on_both_sides, mix_training_split, write_jsonl
 from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig, build_examples
@@ -185,60 +186,201 @@ def _second_connection(conn: psycopg.Connection) -> psycopg.Connection:
     return psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True)
 
 
+def carry_key(config: PrepareConfig) -> dict:
+    """What the previous run's preprocessed folder must have been made with for this run to carry it (carry.py)."""
+    from rxt5_assets import languages
+    from rxt5_assets.data import carry, preprocess
+
+    return {"format": carry.FORMAT, "languages": list(config.languages), "min_length": config.min_length,
+            "exclude_path_pattern": config.exclude_path_pattern, "max_chars": preprocess.MAX_CHUNK_CHARS,
+            "analysers": analyser_versions(languages.names()),
+            "code": carry.source_hash(Path(carry.__file__), Path(__file__))}
+
+
+def _batches(ids, prior: Prior | None, batch_size: int) -> list[tuple[int, int, PartRecord | None]]:
+    """(start, stop) positions in the id-ordered row list and the previous run's part covering them: the previous
+    parts' id ranges first, then batches of `batch_size` rows beyond the last of them."""
+    import numpy as np
+
+    ids = np.asarray(ids)
+    batches, start = [], 0
+    for part in prior.parts if prior is not None else []:
+        stop = int(np.searchsorted(ids, part.last_id, side="right"))
+        batches.append((start, stop, part))
+        start = stop
+    while start < len(ids) or not batches:
+        stop = min(len(ids), start + batch_size)
+        batches.append((start, stop, None))
+        start = stop
+    return batches
+
+
 def preprocess_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
-                     max_chunk_id: int | None = None) -> dict:
-    """Stream code_chunks in batches (server-side cursor), analyse the chunks whose analysis is not stored yet, and
-    write one parquet part per batch: memory follows the batch size, not the table. `max_chunk_id` (the retraining
-    sensor's run tag) stops at the rows the sensor counted; later rows belong to the next run."""
+                     max_chunk_id: int | None = None, previous: StageFiles | None = None) -> dict:
+    """List code_chunks without its content (one snapshot), then batch by batch: fetch the rows the previous run's
+    ledger does not know as they are (all of them without `previous`), deduplicate by content hash across the whole
+    table, analyse what neither the analysis cache nor the previous parts hold, and write one parquet part per batch
+    — or hard-link the previous part when none of its rows changed (carry.py). Memory follows the batch size, not the
+    table. `max_chunk_id` (the retraining sensor's run tag) stops at the rows the sensor counted; later rows belong
+    to the next run."""
     snapshot = table_summary(conn)
     if max_chunk_id is not None:
         snapshot["max_id"] = min(snapshot["max_id"], max_chunk_id)
     versions = analyser_versions(config.languages)
+    cached = config.analysis_cache
     preprocessor = Preprocessor(config.languages, min_length=config.min_length,
                                 exclude_path_pattern=config.exclude_path_pattern, workers=config.workers,
-                                versions=versions if config.analysis_cache else None)
+                                versions=versions if cached else None)
+    key = carry_key(config)
     started = time.perf_counter()
     patterns: Counter = Counter()
-    preview, schema_frame = None, None
-    writer = _second_connection(conn) if config.analysis_cache else None
+    dropped: Counter = Counter()
+    per_language: Counter = Counter()
+    records: list[PartRecord] = []
+    ledgers: list[pl.DataFrame] = []
+    seen: set[str] = set()
+    counts = {"accepted": 0, "tests": 0, "carried": 0, "fetched": 0, "parts_carried": 0}
+    writer = _second_connection(conn) if cached else None
     try:
-        with files.publishing_folder(files.chunks) as chunks_dir, \
+        with snapshot_reader(conn) as reader, files.publishing_folder(files.chunks) as chunks_dir, \
                 files.publishing_folder(files.test_chunks) as tests_dir:
-            index = 0
-            for index, rows in enumerate(stream_chunks(conn, versions if config.analysis_cache else {},
-                                                       max_id=snapshot["max_id"], batch_size=config.batch_size)):
-                part = preprocessor.batch(rows)
-                if writer is not None:
-                    store_analyses(writer, preprocessor.stats.new_analyses)
-                    preprocessor.stats.new_analyses = []
-                part.chunks.write_parquet(chunks_dir / f"part-{index:05d}.parquet")
-                part.test_chunks.write_parquet(tests_dir / f"part-{index:05d}.parquet")
-                patterns.update(p for row in part.chunks["patterns"].to_list() for p in row)
-                if preview is None and part.chunks.height:
-                    preview = part.chunks.head(20)
-                schema_frame = part.chunks.head(0)
-            if schema_frame is None:  # an empty table: one empty part gives the schema
-                part = preprocessor.batch([])
-                part.chunks.write_parquet(chunks_dir / "part-00000.parquet")
-                part.test_chunks.write_parquet(tests_dir / "part-00000.parquet")
-                schema_frame = part.chunks
+            rows = row_list(reader, snapshot["max_id"])
+            prior = None
+            if cached and previous is not None and previous.chunks.is_dir():
+                prior = Prior.load(previous.chunks, previous.test_chunks, key, chunks_dir / ".prior")
+            batches = _batches(rows["id"], prior, config.batch_size)
+            for index, (start, stop, part) in enumerate(batches):
+                record, ledger = _preprocess_batch(
+                    reader, writer, preprocessor, versions if cached else {}, rows.slice(start, stop - start), prior,
+                    part, seen, f"part-{index:05d}.parquet", chunks_dir, tests_dir, key, dropped, counts)
+                record.last_id = part.last_id if part is not None else (
+                    int(rows["id"][stop - 1]) if stop > start else snapshot["max_id"])
+                patterns.update(record.patterns)
+                records.append(record)
+                ledgers.append(ledger)
+            ledger = pl.concat(ledgers) if ledgers else pl.DataFrame(schema=LEDGER_SCHEMA)
+            for frame in ledgers:
+                per_language.update(dict(frame.filter(pl.col("result") == "accepted").group_by("language").len()
+                                         .iter_rows()))
+            shutil.rmtree(chunks_dir / ".prior", ignore_errors=True)
+            write_manifest(chunks_dir, key, records, ledger)
+            first = next((r.file for r in records if r.rows), records[0].file)
+            preview = pl.read_parquet(chunks_dir / first, n_rows=20)
     finally:
         if writer is not None:
             writer.close()
-    conn.commit()  # ends the streaming cursor's transaction
+    conn.commit()
     seconds = time.perf_counter() - started
     stats = preprocessor.stats
-    files.record_funnel("preprocess", stats.rows_in, stats.accepted, stats.dropped)
-    return {"rows_in": stats.rows_in, "accepted": stats.accepted, "test_chunks": stats.test_chunks,
-            "dropped": dict(stats.dropped), "per_language": dict(sorted(stats.per_language.items())),
-            "max_chunk_id": snapshot["max_id"], "megabytes": round(stats.megabytes, 3), "seconds": round(seconds, 3),
-            "workers": config.workers, "analysed": stats.analysed, "cached": stats.cached,
-            "batch_size": config.batch_size, "patterns": patterns,
-            "preview": preview if preview is not None else schema_frame, "schema": schema_frame}
+    rows_in = rows.height
+    files.record_funnel("preprocess", rows_in, counts["accepted"], dropped)
+    return {"rows_in": rows_in, "accepted": counts["accepted"], "test_chunks": counts["tests"],
+            "dropped": dict(dropped), "per_language": dict(sorted(per_language.items())),
+            "max_chunk_id": snapshot["max_id"], "megabytes": round(float(rows["chars"].fill_null(0).sum()) / 1e6, 3),
+            "seconds": round(seconds, 3), "workers": config.workers, "analysed": stats.analysed,
+            "cached": stats.cached + counts["carried"], "carried": counts["carried"], "fetched": counts["fetched"],
+            "parts": len(records), "parts_carried": counts["parts_carried"],
+            "batch_size": config.batch_size, "patterns": patterns, "preview": preview, "schema": preview.head(0)}
+
+
+def _preprocess_batch(reader, writer, preprocessor: Preprocessor, versions: dict, rows: pl.DataFrame,
+                      prior: Prior | None, part: PartRecord | None, seen: set, name: str, chunks_dir: Path,
+                      tests_dir: Path, key: dict, dropped: Counter, counts: dict) -> tuple[PartRecord, pl.DataFrame]:
+    """One batch of the row list → its part, its test part and its ledger rows (see preprocess_stage)."""
+    ids = rows["id"].to_list()
+    known: dict[int, tuple[str, str | None]] = {}
+    if prior is not None and part is not None and rows.height:
+        previous = prior.ledger.filter(pl.col("id").is_between(ids[0], ids[-1]))
+        same = rows.join(previous, on="id", how="inner", suffix="_was").filter(
+            pl.all_horizontal(pl.col(c).eq_missing(pl.col(f"{c}_was")) for c in ROW_IDENTITY))
+        known = {i: (outcome, result) for i, outcome, result in same.select("id", "outcome", "result").iter_rows()}
+    fresh = [i for i in ids if i not in known]
+    fetched = {row[0]: row for row in fetch_rows(reader, versions, fresh)}
+    counts["fetched"] += len(fetched)
+    outcomes: list[str] = []
+    results: list[str | None] = []
+    need: list[int] = []  # positions of unique candidates and test rows without a known result
+    for chunk_id, content_hash in zip(ids, rows["content_hash"].to_list()):
+        outcome, result = known[chunk_id] if chunk_id in known else (preprocessor.classify(fetched[chunk_id]), None)
+        if outcome == "candidate":
+            if content_hash in seen:  # the first row of a content hash, in id order, wins
+                dropped["duplicate_chunk"] += 1
+                outcomes.append(outcome)
+                results.append(None)
+                continue
+            seen.add(content_hash)
+        elif outcome == "test_path":
+            dropped["test_path"] += 1
+        else:
+            dropped[outcome] += 1
+            outcomes.append(outcome)
+            results.append(None)
+            continue
+        if result is None:
+            need.append(len(results))
+        elif result not in ("accepted", "test", "test_failed"):
+            dropped[result] += 1  # a candidate whose analysis failed (wrong_language, unparseable)
+        outcomes.append(outcome)
+        results.append(result)
+    # analysed now: fresh rows and known ones never analysed before (a duplicate that became the first of its hash)
+    missing = [ids[position] for position in need if ids[position] not in fetched]
+    if missing:
+        fetched.update((row[0], row) for row in fetch_rows(reader, versions, missing))
+        counts["fetched"] += len(missing)
+    pending = [fetched[ids[position]] for position in need]
+    analysed = preprocessor.analyse(pending)
+    if writer is not None:
+        store_analyses(writer, preprocessor.stats.new_analyses)
+        preprocessor.stats.new_analyses = []
+    new_chunks: tuple[list, list] = ([], [])
+    new_tests: tuple[list, list] = ([], [])
+    for position, row, result in zip(need, pending, analysed):
+        test = outcomes[position] == "test_path"
+        reason = Preprocessor.failure(row, result)
+        if reason is not None:
+            results[position] = "test_failed" if test else reason
+            if not test:  # test-path rows were counted as test_path
+                dropped[reason] += 1
+            continue
+        results[position] = "test" if test else "accepted"
+        target = new_tests if test else new_chunks
+        target[0].append(row)
+        target[1].append(result)
+    ledger = rows.select("id", *ROW_IDENTITY).with_columns(
+        outcome=pl.Series(outcomes, dtype=pl.String), result=pl.Series(results, dtype=pl.String))
+    accepted = ledger.filter(pl.col("result") == "accepted")
+    tests = ledger.filter(pl.col("result") == "test")
+    counts["accepted"] += accepted.height
+    counts["tests"] += tests.height
+    record = PartRecord(file=name, last_id=0, fingerprint=fingerprint(key, accepted), rows=accepted.height,
+                        tests=tests.height)
+    carried_chunks = [i for i in accepted["id"].to_list() if i in known]
+    carried_tests = [i for i in tests["id"].to_list() if i in known]
+    counts["carried"] += len(carried_chunks) + len(carried_tests)
+    if part is not None and not new_chunks[0] and not new_tests[0] and tests.height == part.tests \
+            and record.fingerprint == part.fingerprint:
+        os.link(prior.chunk_part(part), chunks_dir / name)  # nothing changed: the previous part as it is
+        os.link(prior.test_part(part), tests_dir / name)
+        record.carried, record.patterns = True, part.patterns
+        counts["parts_carried"] += 1
+        return record, ledger
+    chunks = preprocessor.frame(*new_chunks)
+    test_chunks = preprocessor.frame(*new_tests)
+    if carried_chunks:
+        chunks = pl.concat([pl.read_parquet(prior.chunk_part(part)).filter(pl.col("id").is_in(carried_chunks)),
+                            chunks]).sort("id")
+    if carried_tests:
+        test_chunks = pl.concat([pl.read_parquet(prior.test_part(part)).filter(pl.col("id").is_in(carried_tests)),
+                                 test_chunks]).sort("id")
+    chunks.write_parquet(chunks_dir / name)
+    test_chunks.write_parquet(tests_dir / name)
+    record.patterns = dict(chunks.select(pl.col("patterns").explode().drop_nulls().value_counts()).unnest("patterns")
+                           .iter_rows()) if chunks.height else {}
+    return record, ledger
 
 
 def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
-                  dagster_run_id: str | None = None) -> dict:
+                  dagster_run_id: str | None = None, previous: StageFiles | None = None) -> dict:
     # the list-column analyses only the pairs need stay on disk; each part is scored and filtered on its own
     columns = [name for name in pl.read_parquet_schema(files.parts(files.chunks)[0])
                if name not in ("patterns", "concepts", "identifiers")]
@@ -359,14 +501,16 @@ def retrieval_augmented(conn: psycopg.Connection, examples: pl.DataFrame, config
 
 
 def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig,
-                   on_stage=None) -> dict:
+                   on_stage=None, previous: StageFiles | None = None) -> dict:
     """Every stage in order, each committed on its own (as the assets do): the dataset manifest (with the
     preprocessing's counts of chunks analysed now and read from the cache). `on_stage(name, seconds)` hears of each
-    finished stage. For scripts, benchmarks and tests that want the dataset without Dagster."""
+    finished stage. `previous`: an earlier run's folder, whose parts and per-part caches this run carries where they
+    still hold (carry.py). For scripts, benchmarks and tests that want the dataset without Dagster."""
     reports = {}
     for stage in (preprocess_stage, scoring_stage, pairs_stage):
         started = time.perf_counter()
-        reports[stage.__name__] = stage(conn, files, config)
+        reports[stage.__name__] = stage(conn, files, config, previous=previous) if stage is not pairs_stage \
+            else stage(conn, files, config)
         conn.commit()
         if on_stage is not None:
             on_stage(stage.__name__, time.perf_counter() - started)
@@ -376,4 +520,6 @@ def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Pat
     if on_stage is not None:
         on_stage("dataset_stage", time.perf_counter() - started)
     preprocess = reports["preprocess_stage"]
-    return {**manifest, "analysed": preprocess["analysed"], "cached": preprocess["cached"]}
+    return {**manifest, **{name: preprocess[name] for name in ("analysed", "cached", "carried", "fetched", "parts",
+                                                               "parts_carried")},
+            **{name: reports["scoring_stage"].get(name) for name in ("parts_scored", "parts_from_cache")}}

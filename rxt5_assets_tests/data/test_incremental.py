@@ -52,11 +52,13 @@ def demo(database: Database) -> Database:
     return database
 
 
-def build(database: Database, folder: Path, **options) -> tuple[bytes, bytes, dict]:
-    """One data-stage run: (train.jsonl bytes, eval.jsonl bytes, manifest with the analysed/cached counts)."""
+def build(database: Database, folder: Path, previous: Path | None = None, **options) -> tuple[bytes, bytes, dict]:
+    """One data-stage run: (train.jsonl bytes, eval.jsonl bytes, manifest with the analysed/cached counts), carrying
+    the folder of the run `previous` (a folder build was given) when there is one."""
     config = PrepareConfig(workers=1, **options)
     with database.connect() as conn:
-        manifest = run_data_stage(conn, StageFiles(folder / "work"), folder / "dataset", config)
+        manifest = run_data_stage(conn, StageFiles(folder / "work"), folder / "dataset", config,
+                                  previous=StageFiles(previous / "work") if previous is not None else None)
     funnel = json.loads((folder / "work" / "funnel.json").read_text())
     return (Path(manifest["train_file"]).read_bytes(), Path(manifest["eval_file"]).read_bytes(),
             {**manifest, "funnel": funnel})
@@ -73,9 +75,12 @@ def test_incremental_equals_full_byte_for_byte(demo: Database, tmp_path: Path):
     with demo.connect() as conn:
         conn.execute("insert into code_chunks (content, language, file_path, repo) values (%s, 'rust', %s, 'late'), "
                      "(%s, 'elixir', %s, 'late')", (NEW_RUST, "src/billing.rs", NEW_ELIXIR, "lib/billing.ex"))
-    incremental = build(demo, tmp_path / "incremental")
+    incremental = build(demo, tmp_path / "incremental", previous=tmp_path / "first")
     assert incremental[2]["analysed"] == 2  # only the new chunks are parsed
     assert incremental[2]["cached"] == first[2]["analysed"]
+    assert incremental[2]["fetched"] == 2  # and only they are read from the database with their content
+    assert incremental[2]["carried"] >= first[2]["funnel"]["preprocess"]["kept"]  # the rest: the first run's parts
+    assert incremental[2]["parts_carried"] == first[2]["parts"]  # hard-linked, not read or written
     forget_analyses(demo)
     full = build(demo, tmp_path / "full")
     assert full[2]["cached"] == 0

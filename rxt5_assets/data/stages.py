@@ -21,7 +21,7 @@ import polars as pl
 import psycopg
 
 from rxt5_assets.data.analysis_cache import analyser_versions, fetch_rows, row_list, snapshot_reader, store_analyses
-from rxt5_assets.data.carry import LEDGER_SCHEMA, ROW_IDENTITY, PartRecord, Prior, fingerprint, write_manifest
+from rxt5_assets.data.carry import LEDGER_SCHEMA, ROW_IDENTITY, PartRecord, Prior, fingerprint, read_manifest, write_manifest
 from rxt5_assets.data.chunks import table_summary
 from rxt5_assets.data.dataset import MixConfig, files_on_both_sides, mix_training_split, write_jsonl
 from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig, build_examples
@@ -33,6 +33,7 @@ from rxt5_assets.errors import InsufficientDataError
 
 PAIR_TASKS = ("translate", "concept_transfer")
 PAIR_COLUMNS = ("id", "language", "repo", "file_path", "kind", "name", "identifiers", "concepts")
+PAIR_EXAMPLE_COLUMNS = ("id", "language", "repo", "file_path", "name", "content", "closing", "doc")
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,10 @@ class StageFiles:
     @property
     def examples(self) -> Path:
         return self.work_dir / "examples.parquet"
+
+    @property
+    def scored_parts(self) -> Path:
+        return self.work_dir / "scored_parts"  # per-part scores and example candidates, by part fingerprint
 
     @property
     def pairs(self) -> Path:
@@ -381,37 +386,62 @@ def _preprocess_batch(reader, writer, preprocessor: Preprocessor, versions: dict
 
 def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
                   dagster_run_id: str | None = None, previous: StageFiles | None = None) -> dict:
-    # the list-column analyses only the pairs need stay on disk; each part is scored and filtered on its own
-    columns = [name for name in pl.read_parquet_schema(files.parts(files.chunks)[0])
-               if name not in ("patterns", "concepts", "identifiers")]
-    seen = {"rows": 0, "max_id": None}
+    """Scores and examples part by part (scored_parts.py): a part carried from `previous` (same fingerprint, same
+    scoring key) is not scored again; the split, the test tasks and deduplication run over the whole table."""
+    import pyarrow as pa
+    from pyarrow.parquet import ParquetWriter
 
-    def parts():
-        for path in files.parts(files.chunks):
-            part = pl.read_parquet(path, columns=columns)
-            seen["rows"] += part.height
-            if part.height:
-                seen["max_id"] = max(seen["max_id"] or 0, int(part["id"].max()))
-            yield part
+    from rxt5_assets.data.scored_parts import build_examples_by_part
 
+    parts = files.parts(files.chunks)
+    carried = read_manifest(files.chunks)
+    fingerprints = {record["file"]: record["fingerprint"] for record in carried["parts"]} if carried else {}
+    # a folder without a manifest (written before carry.py): nothing to reuse, every part its own name
+    named = [(fingerprints.get(path.name) or f"unnamed-{uuid.uuid4().hex}", path) for path in parts]
     # test chunks are targets of the ExUnit item → tests task only: their names and code
     test_chunks = pl.concat([pl.read_parquet(path, columns=["name", "content"]).filter(
         pl.col("name").str.ends_with("Test")) for path in files.parts(files.test_chunks)])
-    result = build_examples(parts(), test_chunks, config.example_config())
-    rows_in, max_chunk_id = seen["rows"], seen["max_id"]
-    session_config = json.loads(json.dumps(asdict(config), default=list))  # tuples → lists, weights included
-    # the session and its examples: one transaction (the caller commits), a new session for every run
-    session_id = create_session(conn, config.name, list(config.languages), session_config,
-                                dagster_run_id=dagster_run_id,
-                                max_code_chunk_id=max_chunk_id)
-    stored = store_examples(conn, session_id, result.examples)
-    update_session(conn, session_id, stats={"scoring": {"examples": stored, "dropped": dict(result.dropped)}})
-    files.write_parquet(result.scores, files.scores)
-    files.write_parquet(result.examples, files.examples)
+    previous_cache = previous.scored_parts if previous is not None and config.analysis_cache else None
+    session: dict = {}
+
+    def on_scores(scores: pl.DataFrame) -> None:
+        session_config = json.loads(json.dumps(asdict(config), default=list))  # tuples → lists, weights included
+        # the session and its examples: one transaction (the caller commits), a new session for every run
+        session["id"] = create_session(conn, config.name, list(config.languages), session_config,
+                                       dagster_run_id=dagster_run_id,
+                                       max_code_chunk_id=int(scores["id"].max()) if scores.height else None)
+        session["writer"] = ParquetWriter(temporary, pa.schema(
+            pl.DataFrame(schema=EXAMPLE_SCHEMA).to_arrow().schema))
+
+    def on_examples(examples: pl.DataFrame) -> None:
+        store_examples(conn, session["id"], examples)
+        session["writer"].write_table(examples.to_arrow())
+
+    temporary = unique_temporary(files.examples)
+    try:
+        result = build_examples_by_part(named, test_chunks, config.example_config(), files.scored_parts, on_examples,
+                                        previous_cache, on_scores=on_scores)
+        session["writer"].close()
+        temporary.replace(files.examples)
+    finally:
+        if "writer" in session:
+            session["writer"].close()
+        temporary.unlink(missing_ok=True)
+    session_id, scores = session["id"], result.scores
+    rows_in = scores.height
+    update_session(conn, session_id, stats={"scoring": {"examples": result.examples, "dropped": dict(result.dropped)}})
+    files.write_parquet(scores, files.scores)
     files.write_json(files.session, {"session_id": session_id, "name": config.name})
-    files.record_funnel("scoring", rows_in, result.examples.height, result.dropped)
-    return {"session_id": session_id, "examples": result.examples, "scores": result.scores,
-            "dropped": dict(result.dropped)}
+    files.record_funnel("scoring", rows_in, result.examples, result.dropped)
+    examples = pl.scan_parquet(files.examples)
+    return {"session_id": session_id, "scores": scores, "dropped": dict(result.dropped),
+            "example_count": result.examples, "examples_preview": examples.head(20).collect(),
+            "examples_per_language": _counts(examples, "language"), "examples_per_task": _counts(examples, "task"),
+            "parts_scored": result.parts_scored, "parts_from_cache": result.parts_from_cache}
+
+
+def _counts(frame: pl.LazyFrame, column: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in frame.group_by(column).len().sort(column).collect().iter_rows()}
 
 
 def session_to_extend(conn: psycopg.Connection, files: StageFiles, *, exclude_tasks: tuple[str, ...] = (),
@@ -443,8 +473,9 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
     else:
         pairs = match_pairs(chunks, None, PairConfig(threshold=config.pair_threshold))
         paired = pl.concat([pairs["rust_id"], pairs["elixir_id"]]).unique()
-        chunks = pl.concat([pl.read_parquet(part).join(passing, on="id", maintain_order="left")
-                           .filter(pl.col("id").is_in(paired.implode())) for part in files.parts(files.chunks)])
+        chunks = pl.concat([pl.scan_parquet(part).select(*PAIR_EXAMPLE_COLUMNS).filter(
+            pl.col("id").is_in(paired.implode())).collect().join(passing, on="id", maintain_order="left")
+            for part in files.parts(files.chunks)])
         examples = pair_examples(pairs, chunks)
     # a second run of this stage on the same session replaces the pair examples instead of adding them again
     conn.execute("delete from t5_training_examples where training_session_id = %s and task = any(%s)",
@@ -509,8 +540,11 @@ def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Pat
     reports = {}
     for stage in (preprocess_stage, scoring_stage, pairs_stage):
         started = time.perf_counter()
-        reports[stage.__name__] = stage(conn, files, config, previous=previous) if stage is not pairs_stage \
+        report = stage(conn, files, config, previous=previous) if stage is not pairs_stage \
             else stage(conn, files, config)
+        # the counts only: frames a stage returns are not held while the next stages run
+        reports[stage.__name__] = {k: v for k, v in report.items() if not isinstance(v, (pl.DataFrame, Counter))}
+        del report
         conn.commit()
         if on_stage is not None:
             on_stage(stage.__name__, time.perf_counter() - started)

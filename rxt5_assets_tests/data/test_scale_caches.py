@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import polars as pl
 import pytest
 
-from rxt5_assets.data.examples import assign_splits
+from rxt5_assets.data.examples import ExampleConfig, assign_splits, build_examples
 from rxt5_assets.data.pairs import _STOP_WORDS, EQUIVALENT_KINDS, PAIR_SCHEMA, PairConfig, match_pairs
 from rxt5_assets.data.preprocess import preprocess_chunks
+from rxt5_assets.data.quality import QualityWeights
+from rxt5_assets.data.scored_parts import build_examples_by_part
 from rxt5_assets_tests.data.test_data_stage import demo_chunks
 
 
@@ -53,8 +56,14 @@ def reference_pairs(chunks: pl.DataFrame, splits: dict, config: PairConfig) -> p
 
 
 @pytest.fixture(scope="module")
-def demo_analysed() -> pl.DataFrame:
-    return preprocess_chunks(demo_chunks()).chunks
+def demo_preprocessed() -> tuple[pl.DataFrame, pl.DataFrame]:
+    result = preprocess_chunks(demo_chunks())
+    return result.chunks, result.test_chunks
+
+
+@pytest.fixture(scope="module")
+def demo_analysed(demo_preprocessed) -> pl.DataFrame:
+    return demo_preprocessed[0]
 
 
 @pytest.mark.parametrize("config", [PairConfig(), PairConfig(threshold=0.2, max_word_postings=3),
@@ -69,3 +78,48 @@ def test_the_column_wise_matcher_equals_the_pairwise_definition(demo_analysed: p
     with_split = demo_analysed.with_columns(split=pl.struct("repo", "file_path").map_elements(
         lambda key: splits.get((key["repo"], key["file_path"])), return_dtype=pl.String))
     assert match_pairs(with_split, None, config).equals(expected)
+
+
+def write_parts(chunks: pl.DataFrame, folder: Path, sizes: list[int], salt: str = "") -> list[tuple[str, Path]]:
+    """`chunks` cut into parts of the given sizes (the rest in the last), named by their rows like carry.py does."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parts, start = [], 0
+    for index, size in enumerate([*sizes, chunks.height]):
+        part = chunks.slice(start, size if index < len(sizes) else chunks.height - start)
+        start += part.height
+        path = folder / f"part-{index:05d}.parquet"
+        part.write_parquet(path)
+        parts.append((f"{salt}{index}-" + "-".join(map(str, part["id"].head(3).to_list())), path))
+        if start >= chunks.height:
+            break
+    return parts
+
+
+def by_part(parts, test_chunks, config, cache: Path, previous_cache: Path | None = None):
+    frames = []
+    result = build_examples_by_part(parts, test_chunks, config, cache, frames.append, previous_cache=previous_cache)
+    return result, pl.concat(frames)
+
+
+def test_scoring_part_by_part_equals_scoring_everything_at_once(demo_preprocessed, tmp_path: Path):
+    chunks, test_chunks = demo_preprocessed
+    config = ExampleConfig(quality_threshold=0.5, eval_fraction=0.2, near_duplicate_threshold=0.6)
+    expected = build_examples(chunks, test_chunks, config)
+    assert {"test", "implement", "generate", "document"} <= set(expected.examples["task"])  # the test tasks too
+    assert expected.dropped["near_duplicate"] > 0 and expected.dropped["below_quality_threshold"] > 0
+    parts = write_parts(chunks, tmp_path / "parts", [97, 250, 31])
+    first, examples = by_part(parts, test_chunks, config, tmp_path / "cache-1")
+    assert first.parts_scored == len(parts) == 4 and first.parts_from_cache == 0
+    assert examples.equals(expected.examples)
+    assert first.scores.equals(expected.scores) and first.dropped == expected.dropped
+    # the next run takes every part from the first one's cache, and gets the same
+    second, examples = by_part(parts, test_chunks, config, tmp_path / "cache-2", tmp_path / "cache-1")
+    assert second.parts_scored == 0 and second.parts_from_cache == 4
+    assert examples.equals(expected.examples) and second.dropped == expected.dropped
+    # another scoring configuration finds no valid entry: every part is scored again, with the new weights
+    weights = QualityWeights(baseline=0.5)
+    changed = ExampleConfig(quality_threshold=0.5, eval_fraction=0.2, near_duplicate_threshold=0.6, weights=weights)
+    third, examples = by_part(parts, test_chunks, changed, tmp_path / "cache-3", tmp_path / "cache-1")
+    assert third.parts_scored == 4 and third.parts_from_cache == 0
+    assert examples.equals(build_examples(chunks, test_chunks, changed).examples)
+    assert not examples.equals(expected.examples)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
+import threading
 import time
 import uuid
 from collections import Counter
@@ -412,18 +414,22 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
                                        max_code_chunk_id=int(scores["id"].max()) if scores.height else None)
         session["writer"] = ParquetWriter(temporary, pa.schema(
             pl.DataFrame(schema=EXAMPLE_SCHEMA).to_arrow().schema))
+        session["store"] = ExampleStore(conn, session["id"])
 
     def on_examples(examples: pl.DataFrame) -> None:
-        store_examples(conn, session["id"], examples)
+        session["store"].put(examples)
         session["writer"].write_table(examples.to_arrow())
 
     temporary = unique_temporary(files.examples)
     try:
         result = build_examples_by_part(named, test_chunks, config.example_config(), files.scored_parts, on_examples,
                                         previous_cache, on_scores=on_scores)
+        session["store"].close()
         session["writer"].close()
         temporary.replace(files.examples)
     finally:
+        if "store" in session:
+            session["store"].close(raise_error=False)
         if "writer" in session:
             session["writer"].close()
         temporary.unlink(missing_ok=True)
@@ -442,6 +448,37 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
 
 def _counts(frame: pl.LazyFrame, column: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in frame.group_by(column).len().sort(column).collect().iter_rows()}
+
+
+class ExampleStore:
+    """store_examples on a thread of its own, a frame at a time: PostgreSQL takes in one part's rows while this
+    process builds the next. The connection is the writer's alone until `close` (which re-raises its error)."""
+
+    def __init__(self, conn: psycopg.Connection, session_id: str):
+        self.conn, self.session_id, self.error = conn, session_id, None
+        self.queue: queue.Queue = queue.Queue(maxsize=2)  # at most two parts waiting: memory stays bounded
+        self.thread = threading.Thread(target=self._run, name="rxt5-example-store", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (frame := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    store_examples(self.conn, self.session_id, frame)
+                except BaseException as exc:  # re-raised by put / close in the caller's thread
+                    self.error = exc
+
+    def put(self, frame: pl.DataFrame) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(frame)
+
+    def close(self, raise_error: bool = True) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if raise_error and self.error is not None:
+            raise self.error
 
 
 def session_to_extend(conn: psycopg.Connection, files: StageFiles, *, exclude_tasks: tuple[str, ...] = (),

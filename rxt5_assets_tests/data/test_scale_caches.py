@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -123,3 +124,40 @@ def test_scoring_part_by_part_equals_scoring_everything_at_once(demo_preprocesse
     assert third.parts_scored == 4 and third.parts_from_cache == 0
     assert examples.equals(build_examples(chunks, test_chunks, changed).examples)
     assert not examples.equals(expected.examples)
+
+
+def test_a_second_materialization_carries_the_first_and_says_so(database, tmp_path: Path):
+    """In Dagster: a retrain after new code reads the latest materialization's folder, and the metadata tells how
+    much it carried (cache hits) and what it did now (misses); its dataset is a full rebuild's."""
+    from dagster import AssetKey, DagsterInstance, materialize
+
+    from rxt5_assets.defs.data_assets import DATA_ASSETS
+    from rxt5_assets.ingest import ingest_demo
+    from rxt5_assets_tests.data.test_incremental import NEW_ELIXIR, NEW_RUST
+    from rxt5_assets_tests.test_definitions import resources
+
+    ingest_demo(database, progress=False)
+
+    def run(home: Path) -> tuple[dict, dict, bytes]:
+        with DagsterInstance.ephemeral() as instance:
+            assert materialize(DATA_ASSETS, resources=resources(database, home, batch_size=300),
+                               instance=instance).success
+            meta = {name: {k: v.value for k, v in instance.get_latest_materialization_event(
+                AssetKey(name)).asset_materialization.metadata.items()}
+                for name in ("preprocessed_chunks", "scored_examples")}
+        manifest = json.loads((home / "datasets" / "rust_elixir_v1" / "manifest.json").read_text())
+        return meta["preprocessed_chunks"], meta["scored_examples"], Path(manifest["train_file"]).read_bytes()
+
+    first, first_scored, _ = run(tmp_path / "home")
+    assert first["chunks_carried"] == 0 and first["parts_carried"] == 0 and first_scored["parts_from_cache"] == 0
+    with database.connect() as conn:
+        conn.execute("insert into code_chunks (content, language, file_path, repo) values (%s, 'rust', %s, 'late'), "
+                     "(%s, 'elixir', %s, 'late')", (NEW_RUST, "src/billing.rs", NEW_ELIXIR, "lib/billing.ex"))
+    second, second_scored, train = run(tmp_path / "home")
+    assert second["analysed_now"] == 2 and second["rows_fetched"] == 2
+    assert second["parts_carried"] == first["parts"] and second["parts"] == first["parts"] + 1
+    assert second_scored["parts_from_cache"] == first["parts"] and second_scored["parts_scored"] == 1
+    with database.connect() as conn:
+        conn.execute("truncate chunk_analyses")
+    *_, rebuilt = run(tmp_path / "fresh-home")  # another workspace: nothing to carry
+    assert train == rebuilt

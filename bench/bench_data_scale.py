@@ -152,6 +152,7 @@ def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size
             "train_examples": manifest["train_examples"], "eval_examples": manifest["eval_examples"],
             "analysed": manifest.get("analysed"), "carried": manifest.get("carried"),
             "parts_carried": manifest.get("parts_carried"), "parts_scored": manifest.get("parts_scored"),
+            "store_seconds": manifest.get("store_seconds"),
             "load": os.getloadavg()[0]}
 
 
@@ -189,11 +190,12 @@ def main() -> None:
             result = json.loads(out.stdout.strip().splitlines()[-1])
             results.append(result)
             print(json.dumps(result), flush=True)
-    print("\n| chunks | run | seconds | peak RSS MB | stages (s) | load |")
-    print("|---|---|---|---|---|---|")
+    print("\n| chunks | run | seconds | peak RSS MB | stages (s) | examples stored (s) | load |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
+        stored = " + ".join(str(v) for v in (r.get("store_seconds") or {}).values())
         print(f"| {r['rows']:,} | {r['mode']} | {r['seconds']} | {r['peak_rss_mb']:,} | "
-              f"{', '.join(f'{k} {v}' for k, v in r['stages'].items())} | {r['load']:.1f} |")
+              f"{' / '.join(str(v) for v in r['stages'].values())} | {stored} | {r['load']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -127,6 +127,10 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
         signatures.append(keys["signature"].to_numpy())
         language_task.append(keys.select("language", "task"))
     (cache / MANIFEST).write_text(json.dumps({"key": key, "parts": entries}))
+    current = {f"{fingerprint}-{tag}.{suffix}.parquet" for fingerprint in entries for suffix in ("scores", "candidates")}
+    for stale in cache.glob("*.parquet"):  # a folder scored before with other parts or another key
+        if stale.name not in current:
+            stale.unlink(missing_ok=True)
 
     all_scores = pl.concat(score_parts) if score_parts else pl.DataFrame(schema={
         "id": pl.Int64, "language": pl.String, "repo": pl.String, "file_path": pl.String, "kind": pl.String,

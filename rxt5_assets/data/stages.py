@@ -443,7 +443,8 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
     return {"session_id": session_id, "scores": scores, "dropped": dict(result.dropped),
             "example_count": result.examples, "examples_preview": examples.head(20).collect(),
             "examples_per_language": _counts(examples, "language"), "examples_per_task": _counts(examples, "task"),
-            "parts_scored": result.parts_scored, "parts_from_cache": result.parts_from_cache}
+            "parts_scored": result.parts_scored, "parts_from_cache": result.parts_from_cache,
+            "store_seconds": round(session["store"].seconds, 3)}
 
 
 def _counts(frame: pl.LazyFrame, column: str) -> dict[str, int]:
@@ -456,6 +457,7 @@ class ExampleStore:
 
     def __init__(self, conn: psycopg.Connection, session_id: str):
         self.conn, self.session_id, self.error = conn, session_id, None
+        self.seconds = 0.0  # spent in store_examples (the writer's own time: PostgreSQL taking the rows in)
         self.queue: queue.Queue = queue.Queue(maxsize=2)  # at most two parts waiting: memory stays bounded
         self.thread = threading.Thread(target=self._run, name="rxt5-example-store", daemon=True)
         self.thread.start()
@@ -463,10 +465,12 @@ class ExampleStore:
     def _run(self) -> None:
         while (frame := self.queue.get()) is not None:
             if self.error is None:
+                started = time.perf_counter()
                 try:
                     store_examples(self.conn, self.session_id, frame)
                 except BaseException as exc:  # re-raised by put / close in the caller's thread
                     self.error = exc
+                self.seconds += time.perf_counter() - started
 
     def put(self, frame: pl.DataFrame) -> None:
         if self.error is not None:
@@ -517,11 +521,14 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
     # a second run of this stage on the same session replaces the pair examples instead of adding them again
     conn.execute("delete from t5_training_examples where training_session_id = %s and task = any(%s)",
                  (session_id, list(PAIR_TASKS)))
+    started = time.perf_counter()
     store_examples(conn, session_id, examples)
+    store_seconds = time.perf_counter() - started
     update_session(conn, session_id, stats={"pairs": {"pairs": pairs.height, "examples": examples.height}})
     files.write_parquet(pairs, files.pairs)
     files.write_parquet(examples, files.pair_examples)
-    return {"session_id": session_id, "pairs": pairs, "examples": examples, "chunks": chunks}
+    return {"session_id": session_id, "pairs": pairs, "examples": examples, "chunks": chunks,
+            "store_seconds": round(store_seconds, 3)}
 
 
 def dataset_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig,
@@ -593,4 +600,6 @@ def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Pat
     preprocess = reports["preprocess_stage"]
     return {**manifest, **{name: preprocess[name] for name in ("analysed", "cached", "carried", "fetched", "parts",
                                                                "parts_carried")},
-            **{name: reports["scoring_stage"].get(name) for name in ("parts_scored", "parts_from_cache")}}
+            **{name: reports["scoring_stage"].get(name) for name in ("parts_scored", "parts_from_cache")},
+            # seconds PostgreSQL took to store the session's examples (scoring's, on its own thread, and the pairs')
+            "store_seconds": {stage: reports[stage].get("store_seconds") for stage in ("scoring_stage", "pairs_stage")}}

@@ -34,6 +34,7 @@ from rxt5_assets.db.sessions import (create_session, derive_session, lock_sessio
 from rxt5_assets.errors import InsufficientDataError
 
 PAIR_TASKS = ("translate", "concept_transfer")
+PAIR_LANGUAGES = ("rust->elixir", "elixir->rust")  # pair_examples' directions
 PAIR_COLUMNS = ("id", "language", "repo", "file_path", "kind", "name", "identifiers", "concepts")
 PAIR_EXAMPLE_COLUMNS = ("id", "language", "repo", "file_path", "name", "content", "closing", "doc")
 
@@ -519,8 +520,8 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
             for part in files.parts(files.chunks)])
         examples = pair_examples(pairs, chunks)
     # a second run of this stage on the same session replaces the pair examples instead of adding them again
-    conn.execute("delete from t5_training_examples where training_session_id = %s and task = any(%s)",
-                 (session_id, list(PAIR_TASKS)))
+    conn.execute("delete from t5_training_examples where training_session_id = %s and language = any(%s) "
+                 "and task = any(%s)", (session_id, list(PAIR_LANGUAGES), list(PAIR_TASKS)))  # the index's columns
     started = time.perf_counter()
     store_examples(conn, session_id, examples)
     store_seconds = time.perf_counter() - started

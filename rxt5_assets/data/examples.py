@@ -216,14 +216,15 @@ def near_duplicates(signatures: np.ndarray, groups: np.ndarray, threshold: float
     if count < 2:
         return dropped
     banded = signatures.reshape(count, LSH_BANDS, LSH_ROWS)
-    bands = banded.astype(np.uint64)
-    band_keys = (bands[..., 0] | bands[..., 1] << np.uint64(32)) * _MIX_1 ^ (bands[..., 2] | bands[..., 3] << np.uint64(32))
-    informative = ~(banded == EMPTY_BIN).all(axis=2)  # an empty band says nothing
     positions = np.arange(count)
     close_pairs = []
     for band in range(LSH_BANDS):  # band by band, candidates verified in slices: memory follows one band's pairs
-        keep = informative[:, band]
-        members = pl.DataFrame({"row": positions[keep], "group": groups[keep], "key": band_keys[keep, band]})
+        # one band's keys at a time (all bands at once as uint64: 8× the signatures' memory)
+        bands = banded[:, band].astype(np.uint64)
+        band_keys = (bands[:, 0] | bands[:, 1] << np.uint64(32)) * _MIX_1 ^ (bands[:, 2] | bands[:, 3] << np.uint64(32))
+        keep = ~(banded[:, band] == EMPTY_BIN).all(axis=1)  # an empty band says nothing
+        members = pl.DataFrame({"row": positions[keep], "group": groups[keep], "key": band_keys[keep]})
+        del bands, band_keys
         shared = members.filter(pl.len().over("group", "key") > 1)
         if shared.height == 0:
             continue

@@ -51,7 +51,8 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-_JOIN_ROWS_PER_SLICE = 4_000_000  # (rust chunk, elixir chunk, shared word) rows at a time: memory follows a slice
+_JOIN_ROWS_PER_SLICE = 2_000_000  # (rust chunk, elixir chunk, shared word) rows at a time: memory follows a slice
+_GREEDY_BLOCK = 1_000_000  # candidates per pass of the assignment: those of chunks already full are skipped in numpy
 
 
 def _codes(frame: pl.DataFrame, key: str, column: str, vocabulary: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -165,12 +166,12 @@ def _candidates(rust: pl.DataFrame, elixir: pl.DataFrame, config: PairConfig) ->
                          + weights[1] * np.where(word_union > 0, shared_words / word_union, 0.0)
                          + weights[2] * equivalent[rust_kind[r], elixir_kind[e]])
             keep = (score >= config.threshold) & (rust_split[r] == elixir_split[e])
-            found_r.append(r[keep])
-            found_e.append(e[keep])
+            found_r.append(r[keep].astype(np.int32))
+            found_e.append(e[keep].astype(np.int32))
             found_score.append(score[keep])
         first = last
     if not found_r:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float64)
     return np.concatenate(found_r), np.concatenate(found_e), np.concatenate(found_score)
 
 
@@ -208,16 +209,29 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str] | None,
         return pl.DataFrame(schema=PAIR_SCHEMA)
     r_positions, e_positions, scores = _candidates(rust, elixir, config)
     rust_ids, elixir_ids = rust["id"].to_numpy(), elixir["id"].to_numpy()
-    order = np.lexsort((elixir_ids[e_positions], rust_ids[r_positions], -scores))
-    rust_uses, elixir_uses = [0] * rust.height, [0] * elixir.height
+    # best score first, then by ids (a total order: a pair of ids is unique); chunks in id order (the stage's
+    # parts are) let the positions stand for the ids: two int32 keys instead of two int64 gathers
+    if rust["id"].is_sorted() and elixir["id"].is_sorted():
+        order = np.lexsort((e_positions, r_positions, -scores))
+    else:
+        order = np.lexsort((elixir_ids[e_positions], rust_ids[r_positions], -scores))
     limit = config.max_pairs_per_chunk
+    rust_uses = np.zeros(rust.height, dtype=np.int64)
+    elixir_uses = np.zeros(elixir.height, dtype=np.int64)
     accepted = []
-    for index, r, e in zip(order.tolist(), r_positions[order].tolist(), e_positions[order].tolist()):
-        if rust_uses[r] >= limit or elixir_uses[e] >= limit:
-            continue
-        rust_uses[r] += 1
-        elixir_uses[e] += 1
-        accepted.append(index)
+    for start in range(0, len(order), _GREEDY_BLOCK):
+        block = order[start:start + _GREEDY_BLOCK]
+        r_block, e_block = r_positions[block], e_positions[block]
+        open_ = (rust_uses[r_block] < limit) & (elixir_uses[e_block] < limit)  # a full chunk stays full
+        block, r_block, e_block = block[open_], r_block[open_], e_block[open_]
+        rust_list, elixir_list = rust_uses.tolist(), elixir_uses.tolist()
+        for index, r, e in zip(block.tolist(), r_block.tolist(), e_block.tolist()):
+            if rust_list[r] >= limit or elixir_list[e] >= limit:
+                continue
+            rust_list[r] += 1
+            elixir_list[e] += 1
+            accepted.append(index)
+        rust_uses, elixir_uses = np.array(rust_list, dtype=np.int64), np.array(elixir_list, dtype=np.int64)
     if not accepted:
         return pl.DataFrame(schema=PAIR_SCHEMA)
     accepted = np.array(accepted, dtype=np.int64)

@@ -79,6 +79,8 @@ def test_the_column_wise_matcher_equals_the_pairwise_definition(demo_analysed: p
     with_split = demo_analysed.with_columns(split=pl.struct("repo", "file_path").map_elements(
         lambda key: splits.get((key["repo"], key["file_path"])), return_dtype=pl.String))
     assert match_pairs(with_split, None, config).equals(expected)
+    # chunks in any order: ties go by ids, not positions
+    assert match_pairs(with_split.sample(fraction=1.0, shuffle=True, seed=5), None, config).equals(expected)
 
 
 def write_parts(chunks: pl.DataFrame, folder: Path, sizes: list[int], salt: str = "") -> list[tuple[str, Path]]:

@@ -1,8 +1,9 @@
 """The per-chunk analysis, stored in PostgreSQL (`chunk_analyses`) keyed by (content hash, language, analyser version).
 
-A materialization streams `code_chunks` left-joined with the stored analyses and analyses only the chunks that have
+A materialization fetches the rows it must read (`fetch_rows`: every row on a first run, only new and changed ones when it
+carries the previous run, see carry.py) left-joined with the stored analyses, and analyses only the chunks that have
 none, so a retrain's preprocessing follows the new code, not the whole table; a chunk deleted from code_chunks is simply
-no longer in the join.
+no longer in the row list (`row_list`).
 
 The analyser version of a language is not a number someone must remember to bump: it is a hash of the source of the
 language's module, of the shared analysis code (tree-sitter helpers, the concept table, the analysis worker itself) and
@@ -71,34 +72,6 @@ def _version_of(module_type: type, language: str, grammar: str) -> str:
 def analyser_versions(names: Sequence[str]) -> dict[str, str]:
     known = set(languages.names())
     return {name: analyser_version(name) for name in names if name in known}
-
-
-def stream_chunks(conn: psycopg.Connection, versions: dict[str, str], *, max_id: int | None = None,
-                  batch_size: int = 20_000) -> Iterator[list[tuple]]:
-    """Every code_chunks row (id order, bad rows included) with its stored analysis for the current analyser version,
-    in batches of `batch_size` from a server-side cursor: (id, content, language, file_path, repo, content_hash,
-    *ANALYSIS_FIELDS) with the analysis fields null where none is stored. Runs in the connection's transaction."""
-    where = "where c.id <= %s" if max_id is not None else ""
-    params: list = [list(versions), list(versions.values())]
-    if max_id is not None:
-        params.append(max_id)
-    query = f"""
-        select c.id, c.content, c.language, c.file_path, c.repo, c.content_hash,
-               {', '.join(f'a.{field}' for field in ANALYSIS_FIELDS)}
-        from code_chunks c
-        left join unnest(%s::text[], %s::text[]) as v(language, version) on v.language = c.language
-        left join chunk_analyses a
-               on a.content_hash = c.content_hash and a.language = c.language and a.analyser_version = v.version
-        {where}
-        order by c.id"""
-    with conn.cursor(name="rxt5_stream_chunks") as cursor:
-        cursor.itersize = batch_size
-        cursor.execute(query, params)
-        while True:
-            rows = cursor.fetchmany(batch_size)
-            if not rows:
-                return
-            yield rows
 
 
 def store_analyses(conn: psycopg.Connection, rows: list[tuple]) -> int:
@@ -177,7 +150,8 @@ def row_list(conn: psycopg.Connection, max_id: int | None) -> pl.DataFrame:
 
 
 def fetch_rows(conn: psycopg.Connection, versions: dict[str, str], ids: Sequence[int]) -> list[tuple]:
-    """The rows `ids` in stream_chunks' form (id order), with their stored analyses for `versions`."""
+    """The rows `ids` (id order) as (id, content, language, file_path, repo, content_hash, *ANALYSIS_FIELDS), the
+    analysis fields those stored for `versions` (null where none is stored)."""
     if not len(ids):
         return []
     query = f"""

@@ -171,7 +171,7 @@ class Preprocessor:
     content hashes seen (duplicates are dropped across the whole table, whatever the batch size).
 
     A row is (id, content, language, file_path, repo[, content_hash, *stored analysis]): with the stored analysis
-    (analysis_cache.stream_chunks) only rows without one are analysed, and `stats.new_analyses` holds what to store."""
+    (analysis_cache.fetch_rows) only rows without one are analysed, and `stats.new_analyses` holds what to store."""
 
     def __init__(self, requested_languages: tuple[str, ...] = ("rust", "elixir"), *, min_length: int = 50,
                  exclude_path_pattern: str = "%test%", max_chars: int = MAX_CHUNK_CHARS, workers: int = 1,

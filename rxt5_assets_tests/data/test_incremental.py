@@ -251,3 +251,28 @@ def test_a_session_never_moves_backwards(database: Database):
         status, completed_at = conn.execute("select status, completed_at from t5_training_sessions where id = %s",
                                             (session,)).fetchone()
     assert status == "completed" and (completed_at,) == stamped
+
+
+def test_a_run_stopped_at_the_sensors_id_is_carried_by_the_next_one(demo: Database, tmp_path: Path):
+    """The retraining sensor's tag stops a run at the rows it counted; the next run carries it and reads the rest."""
+    from rxt5_assets.data.stages import dataset_stage, pairs_stage, preprocess_stage, scoring_stage
+
+    with demo.connect() as conn:
+        first_id, last_id = conn.execute("select min(id), max(id) from code_chunks").fetchone()
+    stop = first_id + (last_id - first_id) // 2
+    config = PrepareConfig(workers=1, batch_size=150, min_examples=1)  # half the corpus: fewer Rust examples
+    first = StageFiles(tmp_path / "first" / "work")
+    with demo.connect() as conn:
+        report = preprocess_stage(conn, first, config, max_chunk_id=stop)
+        conn.commit()
+        scoring_stage(conn, first, config)
+        conn.commit()
+        pairs_stage(conn, first, config)
+        conn.commit()
+        dataset_stage(conn, first, tmp_path / "first" / "dataset", config)
+    assert report["max_chunk_id"] == stop and report["rows_in"] == stop - first_id + 1
+    carried = build(demo, tmp_path / "carried", previous=tmp_path / "first", batch_size=150)
+    assert carried[2]["parts_carried"] >= 1 and carried[2]["fetched"] == last_id - stop
+    forget_analyses(demo)
+    full = build(demo, tmp_path / "full", batch_size=150)
+    assert carried[:2] == full[:2] and carried[2]["funnel"] == full[2]["funnel"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -214,6 +213,3 @@ def _link(source: Path, target: Path, stem: str) -> bool:
             path.unlink(missing_ok=True)
         return False
 
-
-def remove_folder(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -26,7 +26,7 @@ from rxt5_assets.data.analysis_cache import analyser_versions, fetch_rows, row_l
 from rxt5_assets.data.carry import LEDGER_SCHEMA, ROW_IDENTITY, PartRecord, Prior, fingerprint, read_manifest, write_manifest
 from rxt5_assets.data.chunks import table_summary
 from rxt5_assets.data.dataset import MixConfig, files_on_both_sides, mix_training_split, write_jsonl
-from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig, build_examples
+from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
 from rxt5_assets.data.quality import QualityWeights
 from rxt5_assets.data.preprocess import Preprocessor

@@ -121,6 +121,10 @@ def prepare_size(home: Path, size: int) -> None:
         copy_replicas(base, target, size - have)
 
 
+def _peak_mb() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size: int) -> dict:
     """One data-stage run in this process (called in a fresh subprocess by main)."""
     from rxt5_assets.data.stages import PrepareConfig, StageFiles, run_data_stage
@@ -135,20 +139,26 @@ def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size
     if mode == "incremental":
         base = ingest_base(home)
         copy_replicas(base, database, new, first_replica=10_000 + int(time.time()) % 10_000)
-    timings = {}
+    timings, peaks = {}, {}  # peaks: ru_maxrss after each stage (it only grows: the stage where it rises set it)
     started = time.perf_counter()
     config = PrepareConfig(workers=workers, batch_size=batch_size, min_examples=1)
     work = home / "work" / f"{size}-{mode}"
+    # the incremental run carries the full run's folder, as a retrain carries the latest materialization
+    previous = StageFiles(home / "work" / f"{size}-full") if mode == "incremental" else None
     with database.connect() as conn:
-        manifest = run_data_stage(conn, StageFiles(work), work / "dataset", config,
-                                  on_stage=lambda name, seconds: timings.__setitem__(name, round(seconds, 2)))
+        manifest = run_data_stage(conn, StageFiles(work), work / "dataset", config, previous=previous,
+                                  on_stage=lambda name, seconds: (timings.__setitem__(name, round(seconds, 2)),
+                                                                  peaks.__setitem__(name, _peak_mb())))
     seconds = time.perf_counter() - started
     with database.connect() as conn:
         rows = conn.execute("select count(*) from code_chunks").fetchone()[0]
     return {"size": size, "rows": rows, "mode": mode, "seconds": round(seconds, 1), "stages": timings,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "peak_rss_mb": _peak_mb(), "peak_rss_mb_after": peaks,
             "train_examples": manifest["train_examples"], "eval_examples": manifest["eval_examples"],
-            "analysed": manifest.get("analysed"), "load": os.getloadavg()[0]}
+            "analysed": manifest.get("analysed"), "carried": manifest.get("carried"),
+            "parts_carried": manifest.get("parts_carried"), "parts_scored": manifest.get("parts_scored"),
+            "store_seconds": manifest.get("store_seconds"),
+            "load": os.getloadavg()[0]}
 
 
 def main() -> None:
@@ -185,11 +195,12 @@ def main() -> None:
             result = json.loads(out.stdout.strip().splitlines()[-1])
             results.append(result)
             print(json.dumps(result), flush=True)
-    print("\n| chunks | run | seconds | peak RSS MB | stages (s) | load |")
-    print("|---|---|---|---|---|---|")
+    print("\n| chunks | run | seconds | peak RSS MB | stages (s) | examples stored (s) | load |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
+        stored = " + ".join(str(v) for v in (r.get("store_seconds") or {}).values())
         print(f"| {r['rows']:,} | {r['mode']} | {r['seconds']} | {r['peak_rss_mb']:,} | "
-              f"{', '.join(f'{k} {v}' for k, v in r['stages'].items())} | {r['load']:.1f} |")
+              f"{' / '.join(str(v) for v in r['stages'].values())} | {stored} | {r['load']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The per-chunk analysis, stored in PostgreSQL (`chunk_analyses`) keyed by (content hash, language, analyser version).
 
-A materialization streams `code_chunks` left-joined with the stored analyses and analyses only the chunks that have
+A materialization fetches the rows it must read (`fetch_rows`: every row on a first run, only new and changed ones when it
+carries the previous run, see carry.py) left-joined with the stored analyses, and analyses only the chunks that have
 none, so a retrain's preprocessing follows the new code, not the whole table; a chunk deleted from code_chunks is simply
-no longer in the join.
+no longer in the row list (`row_list`).
 
 The analyser version of a language is not a number someone must remember to bump: it is a hash of the source of the
 language's module, of the shared analysis code (tree-sitter helpers, the concept table, the analysis worker itself) and
@@ -19,11 +20,13 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import polars as pl
 import psycopg
 
 from rxt5_assets import languages
@@ -71,34 +74,6 @@ def analyser_versions(names: Sequence[str]) -> dict[str, str]:
     return {name: analyser_version(name) for name in names if name in known}
 
 
-def stream_chunks(conn: psycopg.Connection, versions: dict[str, str], *, max_id: int | None = None,
-                  batch_size: int = 20_000) -> Iterator[list[tuple]]:
-    """Every code_chunks row (id order, bad rows included) with its stored analysis for the current analyser version,
-    in batches of `batch_size` from a server-side cursor: (id, content, language, file_path, repo, content_hash,
-    *ANALYSIS_FIELDS) with the analysis fields null where none is stored. Runs in the connection's transaction."""
-    where = "where c.id <= %s" if max_id is not None else ""
-    params: list = [list(versions), list(versions.values())]
-    if max_id is not None:
-        params.append(max_id)
-    query = f"""
-        select c.id, c.content, c.language, c.file_path, c.repo, c.content_hash,
-               {', '.join(f'a.{field}' for field in ANALYSIS_FIELDS)}
-        from code_chunks c
-        left join unnest(%s::text[], %s::text[]) as v(language, version) on v.language = c.language
-        left join chunk_analyses a
-               on a.content_hash = c.content_hash and a.language = c.language and a.analyser_version = v.version
-        {where}
-        order by c.id"""
-    with conn.cursor(name="rxt5_stream_chunks") as cursor:
-        cursor.itersize = batch_size
-        cursor.execute(query, params)
-        while True:
-            rows = cursor.fetchmany(batch_size)
-            if not rows:
-                return
-            yield rows
-
-
 def store_analyses(conn: psycopg.Connection, rows: list[tuple]) -> int:
     """Store (content_hash, language, analyser_version, *ANALYSIS_FIELDS) rows; rows already stored (by a concurrent
     run, say) are left as they are. One statement in key order, so two runs storing overlapping keys never deadlock."""
@@ -140,3 +115,52 @@ def prune_stale(conn: psycopg.Connection) -> int:
         "delete from chunk_analyses a where not exists (select 1 from unnest(%s::text[], %s::text[]) as v(l, ver) "
         "where v.l = a.language and v.ver = a.analyser_version)", (list(current), list(current.values()))
     ).rowcount
+
+
+@contextmanager
+def snapshot_reader(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """A read-only connection to the same database in one REPEATABLE READ transaction: every query of a stage's
+    reading sees the same snapshot (the row list and the rows fetched later by id agree)."""
+    reader = psycopg.connect(conn.info.dsn, password=conn.info.password)
+    try:
+        reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        reader.read_only = True
+        yield reader
+    finally:
+        reader.rollback()
+        reader.close()
+
+
+ROW_LIST_SCHEMA = {"id": pl.Int64, "content_hash": pl.String, "language": pl.String, "file_path": pl.String,
+                   "repo": pl.String, "chars": pl.Int64}
+
+
+def row_list(conn: psycopg.Connection, max_id: int | None) -> pl.DataFrame:
+    """Every code_chunks row's identity without its content — id, content_hash, language, file_path, repo and the
+    content's length in characters — in id order, through COPY … (FORMAT csv) read by polars (an unquoted empty field
+    is NULL, a quoted "" an empty string)."""
+    where = f"where id <= {int(max_id)}" if max_id is not None else ""
+    query = (f"copy (select id, content_hash, language, file_path, repo, length(content) from code_chunks {where} "
+             "order by id) to stdout (format csv)")
+    with conn.cursor().copy(query) as copy:
+        data = b"".join(bytes(block) for block in copy)
+    if not data:
+        return pl.DataFrame(schema=ROW_LIST_SCHEMA)
+    return pl.read_csv(data, has_header=False, schema=ROW_LIST_SCHEMA)
+
+
+def fetch_rows(conn: psycopg.Connection, versions: dict[str, str], ids: Sequence[int]) -> list[tuple]:
+    """The rows `ids` (id order) as (id, content, language, file_path, repo, content_hash, *ANALYSIS_FIELDS), the
+    analysis fields those stored for `versions` (null where none is stored)."""
+    if not len(ids):
+        return []
+    query = f"""
+        select c.id, c.content, c.language, c.file_path, c.repo, c.content_hash,
+               {', '.join(f'a.{field}' for field in ANALYSIS_FIELDS)}
+        from code_chunks c
+        left join unnest(%s::text[], %s::text[]) as v(language, version) on v.language = c.language
+        left join chunk_analyses a
+               on a.content_hash = c.content_hash and a.language = c.language and a.analyser_version = v.version
+        where c.id = any(%s::bigint[])
+        order by c.id"""
+    return conn.execute(query, (list(versions), list(versions.values()), [int(i) for i in ids])).fetchall()

@@ -216,14 +216,15 @@ def near_duplicates(signatures: np.ndarray, groups: np.ndarray, threshold: float
     if count < 2:
         return dropped
     banded = signatures.reshape(count, LSH_BANDS, LSH_ROWS)
-    bands = banded.astype(np.uint64)
-    band_keys = (bands[..., 0] | bands[..., 1] << np.uint64(32)) * _MIX_1 ^ (bands[..., 2] | bands[..., 3] << np.uint64(32))
-    informative = ~(banded == EMPTY_BIN).all(axis=2)  # an empty band says nothing
     positions = np.arange(count)
     close_pairs = []
     for band in range(LSH_BANDS):  # band by band, candidates verified in slices: memory follows one band's pairs
-        keep = informative[:, band]
-        members = pl.DataFrame({"row": positions[keep], "group": groups[keep], "key": band_keys[keep, band]})
+        # one band's keys at a time (all bands at once as uint64: 8× the signatures' memory)
+        bands = banded[:, band].astype(np.uint64)
+        band_keys = (bands[:, 0] | bands[:, 1] << np.uint64(32)) * _MIX_1 ^ (bands[:, 2] | bands[:, 3] << np.uint64(32))
+        keep = ~(banded[:, band] == EMPTY_BIN).all(axis=1)  # an empty band says nothing
+        members = pl.DataFrame({"row": positions[keep], "group": groups[keep], "key": band_keys[keep]})
+        del bands, band_keys
         shared = members.filter(pl.len().over("group", "key") > 1)
         if shared.height == 0:
             continue
@@ -270,27 +271,42 @@ def _dedup_keys(rows: list[tuple[str, str, str]]) -> tuple[list[bytes], np.ndarr
 DEDUP_SLICE_ROWS = 20_000
 
 
-def remove_duplicates(candidates: pl.DataFrame, threshold: float, dropped: Counter) -> pl.DataFrame:
-    """Exact duplicates by (task, input, target) without whitespace; near duplicates by MinHash-LSH on the target
-    without whitespace, within each (language, task).
-
-    This runs in one process: forking a second one costs more here than the hashing it would take over."""
+def dedup_keys(candidates: pl.DataFrame) -> tuple[pl.Series, np.ndarray]:
+    """`_dedup_keys` of every candidate, DEDUP_SLICE_ROWS rows at a time (the Python strings of one slice at once):
+    the digests as a Binary series, the signatures as a (rows, NUM_BINS) uint32 array."""
     digest_list, signature_parts = [], []
-    for start in range(0, max(1, candidates.height), DEDUP_SLICE_ROWS):  # Python strings of one slice at a time
+    for start in range(0, max(1, candidates.height), DEDUP_SLICE_ROWS):
         with gc_paused():
             digests_part, signatures_part = _dedup_keys(
                 list(candidates.slice(start, DEDUP_SLICE_ROWS).select("task", "input", "target").iter_rows()))
         digest_list.extend(digests_part)
         signature_parts.append(signatures_part)
-    signatures = np.concatenate(signature_parts)
-    digests = pl.Series(digest_list, dtype=pl.Binary)
+    return pl.Series(digest_list, dtype=pl.Binary), np.concatenate(signature_parts)
+
+
+def duplicate_decisions(digests: pl.Series, signatures: np.ndarray, language_task: pl.DataFrame, threshold: float,
+                        dropped: Counter) -> np.ndarray:
+    """Which candidates stay (a boolean mask, in candidate order): the first of each digest, then, within each
+    (language, task), not a near duplicate of an earlier kept one."""
     first_seen = digests.is_first_distinct()
     dropped["duplicate_example"] += int((~first_seen).sum())
-    unique = candidates.filter(first_seen)
-    groups = unique.select(pl.struct("language", "task").rank("dense")).to_series().to_numpy()
-    near = near_duplicates(signatures[first_seen.to_numpy()], groups, threshold)
+    first = first_seen.to_numpy()
+    groups = language_task.filter(first_seen).select(pl.struct("language", "task").rank("dense")).to_series().to_numpy()
+    near = near_duplicates(signatures[first], groups, threshold)
     dropped["near_duplicate"] += int(near.sum())
-    return unique.filter(pl.Series(~near))
+    keep = first.copy()
+    keep[np.flatnonzero(first)[near]] = False
+    return keep
+
+
+def remove_duplicates(candidates: pl.DataFrame, threshold: float, dropped: Counter) -> pl.DataFrame:
+    """Exact duplicates by (task, input, target) without whitespace; near duplicates by MinHash-LSH on the target
+    without whitespace, within each (language, task).
+
+    This runs in one process: forking a second one costs more here than the hashing it would take over."""
+    digests, signatures = dedup_keys(candidates)
+    keep = duplicate_decisions(digests, signatures, candidates.select("language", "task"), threshold, dropped)
+    return candidates.filter(pl.Series(keep))
 
 
 def build_examples(chunks: pl.DataFrame | Iterable[pl.DataFrame], test_chunks: pl.DataFrame,

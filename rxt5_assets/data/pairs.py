@@ -7,8 +7,6 @@ large corpora. Each chunk takes part in at most `max_pairs_per_chunk` pairs, bes
 
 from __future__ import annotations
 
-from array import array
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,77 +51,199 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str], config: PairConfig = PairConfig()) -> pl.DataFrame:
-    """Pairs of (rust, elixir) accepted chunks with score ≥ threshold, both on the same side of the split."""
-    needed = chunks.select("id", "language", "repo", "file_path", "kind", "identifiers", "concepts")  # not the code
-    rust = list(needed.filter(pl.col("language") == "rust").iter_rows(named=True))
-    elixir = list(needed.filter(pl.col("language") == "elixir").iter_rows(named=True))
-    index: dict[str, list[int]] = defaultdict(list)
-    elixir_words = []
-    for position, row in enumerate(elixir):
-        words = set(row["identifiers"]) - _STOP_WORDS
-        elixir_words.append(words)
-        for word in words:
-            index[word].append(position)
-    for word in [word for word, postings in index.items() if len(postings) > config.max_word_postings]:
-        del index[word]
+_JOIN_ROWS_PER_SLICE = 2_000_000  # (rust chunk, elixir chunk, shared word) rows at a time: memory follows a slice
+_GREEDY_BLOCK = 1_000_000  # candidates per pass of the assignment: those of chunks already full are skipped in numpy
 
-    # the score of every candidate from set sizes (|A ∪ B| = |A| + |B| − |A ∩ B|): the same floats as
-    # _jaccard, without building the unions; the shared words and concepts are listed only for pairs that score
-    elixir_concepts = [frozenset(row["concepts"]) for row in elixir]
-    elixir_kinds = [row["kind"] for row in elixir]
-    concept_weight, name_weight, kind_weight = config.concept_weight, config.name_weight, config.kind_weight
-    # passing candidates as three flat arrays (a tuple per pair costs ~100 bytes: gigabytes on a large table)
-    passing_scores, passing_rust, passing_elixir = array("d"), array("q"), array("q")
-    for rust_position, row in enumerate(rust):
-        words = set(row["identifiers"]) - _STOP_WORDS
-        concepts = set(row["concepts"])
-        word_count, concept_count, kind = len(words), len(concepts), row["kind"]
-        candidates: set[int] = set()
-        for word in words:
-            postings = index.get(word)
-            if postings:
-                candidates.update(postings)
-        for position in candidates:
-            other_words, other_concepts = elixir_words[position], elixir_concepts[position]
-            shared_concept_count = len(concepts & other_concepts)
-            concept_union = concept_count + len(other_concepts) - shared_concept_count
-            shared_word_count = len(words & other_words)
-            word_union = word_count + len(other_words) - shared_word_count
-            score = (
-                concept_weight * (shared_concept_count / concept_union if concept_union else 0.0)
-                + name_weight * (shared_word_count / word_union if word_union else 0.0)
-                + kind_weight * ((kind, elixir_kinds[position]) in EQUIVALENT_KINDS)
-            )
-            if score >= config.threshold:
-                passing_scores.append(score)
-                passing_rust.append(rust_position)
-                passing_elixir.append(position)
 
-    scores = np.frombuffer(passing_scores, dtype=np.float64)
-    rust_positions = np.frombuffer(passing_rust, dtype=np.int64)
-    elixir_positions = np.frombuffer(passing_elixir, dtype=np.int64)
-    rust_ids = np.array([row["id"] for row in rust], dtype=np.int64)
-    elixir_ids = np.array([row["id"] for row in elixir], dtype=np.int64)
-    # best score first, then by ids (a total order: a pair of ids is unique)
-    order = np.lexsort((elixir_ids[elixir_positions], rust_ids[rust_positions], -scores)) if len(scores) else []
-    uses: Counter = Counter()
+def _codes(frame: pl.DataFrame, key: str, column: str, vocabulary: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A list column as (owner, value code) arrays, each value once per owner (a set), stop words removed."""
+    members = (frame.select(key, value=column).explode("value").drop_nulls("value").unique()
+               .join(vocabulary, on="value"))
+    return members[key].to_numpy().astype(np.int64), members["code"].to_numpy().astype(np.int64)
+
+
+def _masks(owners: np.ndarray, codes: np.ndarray, count: int, width: int) -> np.ndarray | None:
+    """A set of codes per owner as bits: (count,) uint64 for up to 64 codes, else (count, ⌈width/64⌉); None for none."""
+    if width == 0:
+        return None
+    bits = np.left_shift(np.uint64(1), (codes % 64).astype(np.uint64))
+    if width <= 64:
+        masks = np.zeros(count, dtype=np.uint64)
+        np.bitwise_or.at(masks, owners, bits)
+        return masks
+    masks = np.zeros((count, (width + 63) // 64), dtype=np.uint64)
+    np.bitwise_or.at(masks, (owners, codes // 64), bits)
+    return masks
+
+
+def _shared(first: np.ndarray | None, second: np.ndarray | None, r: np.ndarray, e: np.ndarray) -> np.ndarray | int:
+    """|A ∩ B| of the bit sets of rust chunks r and elixir chunks e."""
+    if first is None:
+        return 0
+    common = np.bitwise_count(first[r] & second[e])
+    return common.astype(np.int64) if common.ndim == 1 else common.sum(axis=1, dtype=np.int64)
+
+
+def _set_sizes(masks: np.ndarray | None, count: int) -> np.ndarray:
+    if masks is None:
+        return np.zeros(count, dtype=np.int64)
+    sizes = np.bitwise_count(masks)
+    return sizes.astype(np.int64) if sizes.ndim == 1 else sizes.sum(axis=1, dtype=np.int64)
+
+
+def _candidates(rust: pl.DataFrame, elixir: pl.DataFrame, config: PairConfig) -> tuple[np.ndarray, ...]:
+    """Every candidate (r, e) — they share an identifier word that at most `max_word_postings` Elixir chunks hold —
+    whose score reaches the threshold, with both files on the same side of the split: positions r, e and scores.
+
+    Array-wise: words and concepts get integer codes; each Rust chunk's open words are expanded into the Elixir chunks
+    holding them (an inverted index as sorted arrays), a slice of Rust chunks at a time; a pair's count of such rows is
+    its count of shared open words; capped words and concepts are bitmasks (shared count: a popcount). Jaccard from set
+    sizes, |A ∪ B| = |A| + |B| − |A ∩ B|: the same floats, in the same order of operations, as the per-pair formula."""
+    words = pl.concat([rust["identifiers"], elixir["identifiers"]]).explode().drop_nulls().unique().sort()
+    words = words.filter(~words.is_in(sorted(_STOP_WORDS)))
+    vocabulary = pl.DataFrame({"value": words, "code": pl.int_range(words.len(), eager=True, dtype=pl.Int64)})
+    rust_owner, rust_word = _codes(rust, "r", "identifiers", vocabulary)
+    elixir_owner, elixir_word = _codes(elixir, "e", "identifiers", vocabulary)
+    concepts = pl.concat([rust["concepts"], elixir["concepts"]]).explode().drop_nulls().unique().sort()
+    concept_vocabulary = pl.DataFrame({"value": concepts,
+                                       "code": pl.int_range(concepts.len(), eager=True, dtype=pl.Int64)})
+    rust_concepts = _masks(*_codes(rust, "r", "concepts", concept_vocabulary), rust.height, concepts.len())
+    elixir_concepts = _masks(*_codes(elixir, "e", "concepts", concept_vocabulary), elixir.height, concepts.len())
+    rust_word_count = np.bincount(rust_owner, minlength=rust.height)
+    elixir_word_count = np.bincount(elixir_owner, minlength=elixir.height)
+    rust_concept_count = _set_sizes(rust_concepts, rust.height)
+    elixir_concept_count = _set_sizes(elixir_concepts, elixir.height)
+
+    postings = np.bincount(elixir_word, minlength=words.len())
+    is_open = postings <= config.max_word_postings
+    capped_code = np.cumsum(~is_open) - 1  # capped words numbered 0, 1, …
+    capped = ~is_open[rust_word]
+    rust_capped = _masks(rust_owner[capped], capped_code[rust_word[capped]], rust.height, int((~is_open).sum()))
+    capped = ~is_open[elixir_word]
+    elixir_capped = _masks(elixir_owner[capped], capped_code[elixir_word[capped]], elixir.height,
+                           int((~is_open).sum()))
+    # the inverted index: the Elixir chunks of each open word, contiguous
+    by_word = np.argsort(elixir_word, kind="stable")
+    index_owner = elixir_owner[by_word]
+    index_start = np.zeros(words.len() + 1, dtype=np.int64)
+    np.cumsum(postings, out=index_start[1:])
+    open_rows = is_open[rust_word]
+    rust_owner, rust_word = rust_owner[open_rows], rust_word[open_rows]
+    order = np.argsort(rust_owner, kind="stable")
+    rust_owner, rust_word = rust_owner[order], rust_word[order]
+    fanout = postings[rust_word]
+
+    rust_kind, elixir_kind = rust["kind_code"].to_numpy(), elixir["kind_code"].to_numpy()
+    equivalent = _EQUIVALENT_TABLE
+    rust_split, elixir_split = _split_codes(rust["split"], elixir["split"])
+    weights = (config.concept_weight, config.name_weight, config.kind_weight)
+    found_r, found_e, found_score = [], [], []
+    cumulative = np.cumsum(fanout)
+    first = 0
+    while first < len(rust_owner):
+        # whole Rust chunks per slice, about _JOIN_ROWS_PER_SLICE expanded rows each
+        base = cumulative[first - 1] if first else 0
+        last = int(np.searchsorted(cumulative, base + _JOIN_ROWS_PER_SLICE, side="right"))
+        last = max(last, first + 1)
+        if last < len(rust_owner):
+            last = int(np.searchsorted(rust_owner, rust_owner[last], side="left")) or last
+            if last <= first:
+                last = int(np.searchsorted(rust_owner, rust_owner[first], side="right"))
+        counts = fanout[first:last]
+        total = int(counts.sum())
+        if total:
+            owners = np.repeat(rust_owner[first:last], counts)
+            starts = np.repeat(index_start[rust_word[first:last]] - (np.cumsum(counts) - counts), counts)
+            partners = index_owner[starts + np.arange(total)]
+            keys, shared_open = np.unique(owners * elixir.height + partners, return_counts=True)
+            r, e = keys // elixir.height, keys % elixir.height
+            shared_words = shared_open + _shared(rust_capped, elixir_capped, r, e)
+            shared_concepts = _shared(rust_concepts, elixir_concepts, r, e)
+            word_union = rust_word_count[r] + elixir_word_count[e] - shared_words
+            concept_union = rust_concept_count[r] + elixir_concept_count[e] - shared_concepts
+            with np.errstate(divide="ignore", invalid="ignore"):
+                score = (weights[0] * np.where(concept_union > 0, shared_concepts / concept_union, 0.0)
+                         + weights[1] * np.where(word_union > 0, shared_words / word_union, 0.0)
+                         + weights[2] * equivalent[rust_kind[r], elixir_kind[e]])
+            keep = (score >= config.threshold) & (rust_split[r] == elixir_split[e])
+            found_r.append(r[keep].astype(np.int32))
+            found_e.append(e[keep].astype(np.int32))
+            found_score.append(score[keep])
+        first = last
+    if not found_r:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float64)
+    return np.concatenate(found_r), np.concatenate(found_e), np.concatenate(found_score)
+
+
+def _split_codes(rust_splits: pl.Series, elixir_splits: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    names = {name: code for code, name in enumerate(sorted(set(rust_splits.unique()) | set(elixir_splits.unique())))}
+    return (rust_splits.replace_strict(names, return_dtype=pl.Int64).to_numpy(),
+            elixir_splits.replace_strict(names, return_dtype=pl.Int64).to_numpy())
+
+
+_KINDS = {kind: code for code, kind in enumerate(sorted({kind for pair in EQUIVALENT_KINDS for kind in pair}))}
+# kind_weight's factor by (rust kind code, elixir kind code); the last code is every kind not in EQUIVALENT_KINDS
+_EQUIVALENT_TABLE = np.zeros((len(_KINDS) + 1, len(_KINDS) + 1), dtype=np.float64)
+for _rust_kind, _elixir_kind in EQUIVALENT_KINDS:
+    _EQUIVALENT_TABLE[_KINDS[_rust_kind], _KINDS[_elixir_kind]] = 1.0
+
+
+def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str] | None,
+                config: PairConfig = PairConfig()) -> pl.DataFrame:
+    """Pairs of (rust, elixir) accepted chunks with score ≥ threshold, both on the same side of the split; each chunk in
+    at most `max_pairs_per_chunk` pairs, taken best score first (ties by rust id, then elixir id). The split of a file
+    comes from `splits` ((repo, file_path) → split), or from the chunks' own `split` column when `splits` is None; a
+    file with none is on the train side."""
+    needed = chunks.select("id", "language", "repo", "file_path", "kind", "identifiers", "concepts",
+                           *(["split"] if splits is None else []))
+    if splits is not None:
+        split_frame = pl.DataFrame([(repo, path, split) for (repo, path), split in splits.items()],
+                                   schema={"repo": pl.String, "file_path": pl.String, "split": pl.String}, orient="row")
+        needed = needed.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left")
+    needed = needed.with_columns(
+        pl.col("split").fill_null("train"),
+        kind_code=pl.col("kind").replace_strict(_KINDS, default=len(_KINDS), return_dtype=pl.Int64))
+    rust = needed.filter(pl.col("language") == "rust").with_row_index("r")
+    elixir = needed.filter(pl.col("language") == "elixir").with_row_index("e")
+    if rust.height == 0 or elixir.height == 0:
+        return pl.DataFrame(schema=PAIR_SCHEMA)
+    r_positions, e_positions, scores = _candidates(rust, elixir, config)
+    rust_ids, elixir_ids = rust["id"].to_numpy(), elixir["id"].to_numpy()
+    # best score first, then by ids (a total order: a pair of ids is unique); chunks in id order (the stage's
+    # parts are) let the positions stand for the ids: two int32 keys instead of two int64 gathers
+    if rust["id"].is_sorted() and elixir["id"].is_sorted():
+        order = np.lexsort((e_positions, r_positions, -scores))
+    else:
+        order = np.lexsort((elixir_ids[e_positions], rust_ids[r_positions], -scores))
+    limit = config.max_pairs_per_chunk
+    rust_uses = np.zeros(rust.height, dtype=np.int64)
+    elixir_uses = np.zeros(elixir.height, dtype=np.int64)
+    accepted = []
+    for start in range(0, len(order), _GREEDY_BLOCK):
+        block = order[start:start + _GREEDY_BLOCK]
+        r_block, e_block = r_positions[block], e_positions[block]
+        open_ = (rust_uses[r_block] < limit) & (elixir_uses[e_block] < limit)  # a full chunk stays full
+        block, r_block, e_block = block[open_], r_block[open_], e_block[open_]
+        rust_list, elixir_list = rust_uses.tolist(), elixir_uses.tolist()
+        for index, r, e in zip(block.tolist(), r_block.tolist(), e_block.tolist()):
+            if rust_list[r] >= limit or elixir_list[e] >= limit:
+                continue
+            rust_list[r] += 1
+            elixir_list[e] += 1
+            accepted.append(index)
+        rust_uses, elixir_uses = np.array(rust_list, dtype=np.int64), np.array(elixir_list, dtype=np.int64)
+    if not accepted:
+        return pl.DataFrame(schema=PAIR_SCHEMA)
+    accepted = np.array(accepted, dtype=np.int64)
+    rust_rows = rust.select("id", "identifiers", "concepts", "split")[r_positions[accepted]]
+    elixir_rows = elixir.select("id", "identifiers", "concepts")[e_positions[accepted]]
     pairs = []
-    for index in order.tolist() if len(scores) else []:
-        score, row, position = float(scores[index]), rust[int(rust_positions[index])], int(elixir_positions[index])
-        other = elixir[position]
-        if uses[row["id"]] >= config.max_pairs_per_chunk or uses[other["id"]] >= config.max_pairs_per_chunk:
-            continue
-        rust_split = splits.get((row["repo"], row["file_path"]), "train")
-        elixir_split = splits.get((other["repo"], other["file_path"]), "train")
-        if rust_split != elixir_split:
-            continue  # a pair spanning both sides would leak one side's code into the other
-        uses[row["id"]] += 1
-        uses[other["id"]] += 1
-        words, concepts = set(row["identifiers"]) - _STOP_WORDS, set(row["concepts"])
-        pairs.append((row["id"], other["id"], round(score, 4), sorted(concepts & elixir_concepts[position]),
-                      sorted(words & elixir_words[position]), rust_split))
-    return pl.DataFrame(pairs, schema=PAIR_SCHEMA, orient="row") if pairs else pl.DataFrame(schema=PAIR_SCHEMA)
+    for score, (rust_id, rust_words, rust_concepts, split), (elixir_id, elixir_words, elixir_concepts) in zip(
+            scores[accepted].tolist(), rust_rows.iter_rows(), elixir_rows.iter_rows()):
+        words = (set(rust_words) - _STOP_WORDS) & (set(elixir_words) - _STOP_WORDS)
+        pairs.append((rust_id, elixir_id, round(score, 4), sorted(set(rust_concepts) & set(elixir_concepts)),
+                      sorted(words), split))
+    return pl.DataFrame(pairs, schema=PAIR_SCHEMA, orient="row")
 
 
 def pair_examples(pairs: pl.DataFrame, chunks: pl.DataFrame, max_chars: int = 2400) -> pl.DataFrame:

@@ -171,7 +171,7 @@ class Preprocessor:
     content hashes seen (duplicates are dropped across the whole table, whatever the batch size).
 
     A row is (id, content, language, file_path, repo[, content_hash, *stored analysis]): with the stored analysis
-    (analysis_cache.stream_chunks) only rows without one are analysed, and `stats.new_analyses` holds what to store."""
+    (analysis_cache.fetch_rows) only rows without one are analysed, and `stats.new_analyses` holds what to store."""
 
     def __init__(self, requested_languages: tuple[str, ...] = ("rust", "elixir"), *, min_length: int = 50,
                  exclude_path_pattern: str = "%test%", max_chars: int = MAX_CHUNK_CHARS, workers: int = 1,
@@ -185,54 +185,46 @@ class Preprocessor:
         self.seen_hashes: set = set()
         self.stats = PreprocessStats()
 
-    def batch(self, rows: Sequence[tuple]) -> BatchPart:
+    def classify(self, row: tuple) -> str:
+        """A row's outcome before deduplication and analysis: a drop reason, `test_path` (kept aside as a test
+        target) or `candidate`."""
+        _, content, language_name, file_path = row[:4]
+        if content is None:
+            return "null_content"
+        if language_name is None:
+            return "null_language"
+        if file_path is None:
+            return "null_file_path"
+        if not content.strip():
+            return "empty"
+        if "\x00" in content:
+            return "nul_bytes"
+        if language_name not in self.known:
+            return "unknown_language"
+        if language_name not in self.requested:
+            return "not_requested_language"
+        if len(content) < self.min_length:
+            return "too_short"
+        if fnmatchcase(file_path, self.path_glob):
+            return "test_path"
+        if len(content) > self.max_chars:
+            return "too_large"
+        return "candidate"
+
+    @staticmethod
+    def digest(row: tuple) -> str:
+        return row[5] if len(row) > 5 else hashlib.md5(row[1].encode("utf-8", "replace")).hexdigest()
+
+    def analyse(self, pending: Sequence[tuple]) -> list:
+        """Worker results for code_chunks rows (with their stored analysis where the row carries one): the stored
+        ones decoded, the others analysed now (`stats.new_analyses` gets what to store). A failure is ("failed",
+        reason or None: None when read from the cache, the reason is decided again)."""
         from rxt5_assets.data.analysis_cache import cache_row, cached_result
 
-        stats, dropped = self.stats, self.stats.dropped
-        stats.rows_in += len(rows)
-        candidates: list[tuple] = []  # (row, stored analysis or None, content hash)
-        test_candidates: list[tuple] = []
-        megabytes = 0
-        for row in rows:
-            chunk_id, content, language_name, file_path, repo = row[:5]
-            if content is not None:
-                megabytes += len(content)
-            if content is None:
-                reason = "null_content"
-            elif language_name is None:
-                reason = "null_language"
-            elif file_path is None:
-                reason = "null_file_path"
-            elif not content.strip():
-                reason = "empty"
-            elif "\x00" in content:
-                reason = "nul_bytes"
-            elif language_name not in self.known:
-                reason = "unknown_language"
-            elif language_name not in self.requested:
-                reason = "not_requested_language"
-            elif len(content) < self.min_length:
-                reason = "too_short"
-            elif fnmatchcase(file_path, self.path_glob):
-                test_candidates.append(((chunk_id, language_name, repo or "", file_path, content), row))
-                reason = "test_path"
-            elif len(content) > self.max_chars:
-                reason = "too_large"
-            else:
-                digest = row[5] if len(row) > 5 else hashlib.md5(content.encode("utf-8", "replace")).hexdigest()
-                if digest in self.seen_hashes:
-                    reason = "duplicate_chunk"
-                else:
-                    self.seen_hashes.add(digest)
-                    candidates.append(((chunk_id, language_name, repo or "", file_path, content), row))
-                    continue
-            dropped[reason] += 1
-        stats.megabytes += megabytes / 1e6
-
-        pending = candidates + test_candidates
+        stats = self.stats
         results: list = [None] * len(pending)
         to_analyse = []
-        for index, (_, row) in enumerate(pending):
+        for index, row in enumerate(pending):
             if self.versions is not None and len(row) > 6 and row[6] is not None:  # stored: `failed` is not null
                 stored = cached_result(row[6:])
                 results[index] = stored if stored is not None else ("failed", None)
@@ -240,34 +232,71 @@ class Preprocessor:
                 to_analyse.append(index)
         stats.cached += len(pending) - len(to_analyse)
         stats.analysed += len(to_analyse)
-        fresh = [result for part in map_slices(_analyze_slice, [pending[i][0] for i in to_analyse], self.workers)
-                 for result in part]
+        rows = [(row[0], row[2], row[4] or "", row[3], row[1]) for row in (pending[i] for i in to_analyse)]
+        fresh = [result for part in map_slices(_analyze_slice, rows, self.workers) for result in part]
         stats.new_analyses = []
         for index, result in zip(to_analyse, fresh):
             results[index] = result
             if self.versions is not None:
-                _, row = pending[index]
-                language_name = row[2]
-                digest = row[5] if len(row) > 5 else hashlib.md5(row[1].encode("utf-8", "replace")).hexdigest()
-                stats.new_analyses.append(cache_row(digest, language_name, self.versions[language_name],
+                row = pending[index]
+                stats.new_analyses.append(cache_row(self.digest(row), row[2], self.versions[row[2]],
                                                     None if result[0] == "failed" else result))
+        return results
 
+    @staticmethod
+    def failure(row: tuple, result) -> str | None:
+        """The drop reason of an analysed row, None when it was accepted."""
+        if result[0] != "failed":
+            return None
+        return result[1] or _failed_reason(row[2], row[1])
+
+    def frame(self, rows: Sequence[tuple], results: Sequence) -> pl.DataFrame:
+        """Accepted rows and their worker results → the part frame (ROW_COLUMNS, ANALYSIS_COLUMNS, indicators)."""
+        return _to_frame([(row[0], row[2], row[4] or "", row[3], row[1]) for row in rows], list(results),
+                         self.indicator_fields)
+
+    def batch(self, rows: Sequence[tuple]) -> BatchPart:
+        stats, dropped = self.stats, self.stats.dropped
+        stats.rows_in += len(rows)
+        candidates: list[tuple] = []
+        test_candidates: list[tuple] = []
+        megabytes = 0
+        for row in rows:
+            content = row[1]
+            if content is not None:
+                megabytes += len(content)
+            reason = self.classify(row)
+            if reason == "test_path":
+                test_candidates.append(row)
+            elif reason == "candidate":
+                digest = self.digest(row)
+                if digest in self.seen_hashes:
+                    reason = "duplicate_chunk"
+                else:
+                    self.seen_hashes.add(digest)
+                    candidates.append(row)
+                    continue
+            dropped[reason] += 1
+        stats.megabytes += megabytes / 1e6
+
+        pending = candidates + test_candidates
+        results = self.analyse(pending)
         accepted: tuple[list, list] = ([], [])
         tests: tuple[list, list] = ([], [])
-        for index, result in enumerate(results):
+        for index, (row, result) in enumerate(zip(pending, results)):
+            reason = self.failure(row, result) if result[0] == "failed" and index < len(candidates) else None
+            if reason is not None:
+                dropped[reason] += 1  # test-path rows were already counted as test_path
+                continue
             if result[0] == "failed":
-                if index < len(candidates):  # test-path rows were already counted as test_path
-                    row = pending[index][0]
-                    dropped[result[1] or _failed_reason(row[1], row[4])] += 1
                 continue
             rows_and_results = accepted if index < len(candidates) else tests
-            rows_and_results[0].append(pending[index][0])
+            rows_and_results[0].append(row)
             rows_and_results[1].append(result)
-        part = BatchPart(chunks=_to_frame(*accepted, self.indicator_fields),
-                         test_chunks=_to_frame(*tests, self.indicator_fields))
+        part = BatchPart(chunks=self.frame(*accepted), test_chunks=self.frame(*tests))
         stats.accepted += part.chunks.height
         stats.test_chunks += part.test_chunks.height
-        stats.per_language.update(language for _, language, *_ in accepted[0])
+        stats.per_language.update(row[2] for row in accepted[0])
         return part
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
+import threading
 import time
 import uuid
 from collections import Counter
@@ -20,10 +22,11 @@ from pathlib import Path
 import polars as pl
 import psycopg
 
-from rxt5_assets.data.analysis_cache import analyser_versions, store_analyses, stream_chunks
+from rxt5_assets.data.analysis_cache import analyser_versions, fetch_rows, row_list, snapshot_reader, store_analyses
+from rxt5_assets.data.carry import LEDGER_SCHEMA, ROW_IDENTITY, PartRecord, Prior, fingerprint, read_manifest, write_manifest
 from rxt5_assets.data.chunks import table_summary
 from rxt5_assets.data.dataset import MixConfig, files_on_both_sides, mix_training_split, write_jsonl
-from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig, build_examples
+from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
 from rxt5_assets.data.quality import QualityWeights
 from rxt5_assets.data.preprocess import Preprocessor
@@ -31,6 +34,9 @@ from rxt5_assets.db.sessions import (create_session, derive_session, lock_sessio
 from rxt5_assets.errors import InsufficientDataError
 
 PAIR_TASKS = ("translate", "concept_transfer")
+PAIR_LANGUAGES = ("rust->elixir", "elixir->rust")  # pair_examples' directions
+PAIR_COLUMNS = ("id", "language", "repo", "file_path", "kind", "name", "identifiers", "concepts")
+PAIR_EXAMPLE_COLUMNS = ("id", "language", "repo", "file_path", "name", "content", "closing", "doc")
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,10 @@ class StageFiles:
     @property
     def examples(self) -> Path:
         return self.work_dir / "examples.parquet"
+
+    @property
+    def scored_parts(self) -> Path:
+        return self.work_dir / "scored_parts"  # per-part scores and example candidates, by part fingerprint
 
     @property
     def pairs(self) -> Path:
@@ -184,91 +194,296 @@ def _second_connection(conn: psycopg.Connection) -> psycopg.Connection:
     return psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True)
 
 
+def carry_key(config: PrepareConfig) -> dict:
+    """What the previous run's preprocessed folder must have been made with for this run to carry it (carry.py)."""
+    from rxt5_assets import languages
+    from rxt5_assets.data import carry, preprocess
+
+    return {"format": carry.FORMAT, "languages": list(config.languages), "min_length": config.min_length,
+            "exclude_path_pattern": config.exclude_path_pattern, "max_chars": preprocess.MAX_CHUNK_CHARS,
+            "analysers": analyser_versions(languages.names()),
+            "code": carry.source_hash(Path(carry.__file__), Path(__file__))}
+
+
+def _batches(ids, prior: Prior | None, batch_size: int) -> list[tuple[int, int, PartRecord | None]]:
+    """(start, stop) positions in the id-ordered row list and the previous run's part covering them: the previous
+    parts' id ranges first, then batches of `batch_size` rows beyond the last of them."""
+    import numpy as np
+
+    ids = np.asarray(ids)
+    batches, start = [], 0
+    for part in prior.parts if prior is not None else []:
+        stop = int(np.searchsorted(ids, part.last_id, side="right"))
+        batches.append((start, stop, part))
+        start = stop
+    while start < len(ids) or not batches:
+        stop = min(len(ids), start + batch_size)
+        batches.append((start, stop, None))
+        start = stop
+    return batches
+
+
 def preprocess_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
-                     max_chunk_id: int | None = None) -> dict:
-    """Stream code_chunks in batches (server-side cursor), analyse the chunks whose analysis is not stored yet, and
-    write one parquet part per batch: memory follows the batch size, not the table. `max_chunk_id` (the retraining
-    sensor's run tag) stops at the rows the sensor counted; later rows belong to the next run."""
+                     max_chunk_id: int | None = None, previous: StageFiles | None = None) -> dict:
+    """List code_chunks without its content (one snapshot), then batch by batch: fetch the rows the previous run's
+    ledger does not know as they are (all of them without `previous`), deduplicate by content hash across the whole
+    table, analyse what neither the analysis cache nor the previous parts hold, and write one parquet part per batch
+    — or hard-link the previous part when none of its rows changed (carry.py). Memory follows the batch size, not the
+    table. `max_chunk_id` (the retraining sensor's run tag) stops at the rows the sensor counted; later rows belong
+    to the next run."""
     snapshot = table_summary(conn)
     if max_chunk_id is not None:
         snapshot["max_id"] = min(snapshot["max_id"], max_chunk_id)
     versions = analyser_versions(config.languages)
+    cached = config.analysis_cache
     preprocessor = Preprocessor(config.languages, min_length=config.min_length,
                                 exclude_path_pattern=config.exclude_path_pattern, workers=config.workers,
-                                versions=versions if config.analysis_cache else None)
+                                versions=versions if cached else None)
+    key = carry_key(config)
     started = time.perf_counter()
     patterns: Counter = Counter()
-    preview, schema_frame = None, None
-    writer = _second_connection(conn) if config.analysis_cache else None
+    dropped: Counter = Counter()
+    per_language: Counter = Counter()
+    records: list[PartRecord] = []
+    ledgers: list[pl.DataFrame] = []
+    seen: set[str] = set()
+    counts = {"accepted": 0, "tests": 0, "carried": 0, "fetched": 0, "parts_carried": 0}
+    writer = _second_connection(conn) if cached else None
     try:
-        with files.publishing_folder(files.chunks) as chunks_dir, \
+        with snapshot_reader(conn) as reader, files.publishing_folder(files.chunks) as chunks_dir, \
                 files.publishing_folder(files.test_chunks) as tests_dir:
-            index = 0
-            for index, rows in enumerate(stream_chunks(conn, versions if config.analysis_cache else {},
-                                                       max_id=snapshot["max_id"], batch_size=config.batch_size)):
-                part = preprocessor.batch(rows)
-                if writer is not None:
-                    store_analyses(writer, preprocessor.stats.new_analyses)
-                    preprocessor.stats.new_analyses = []
-                part.chunks.write_parquet(chunks_dir / f"part-{index:05d}.parquet")
-                part.test_chunks.write_parquet(tests_dir / f"part-{index:05d}.parquet")
-                patterns.update(p for row in part.chunks["patterns"].to_list() for p in row)
-                if preview is None and part.chunks.height:
-                    preview = part.chunks.head(20)
-                schema_frame = part.chunks.head(0)
-            if schema_frame is None:  # an empty table: one empty part gives the schema
-                part = preprocessor.batch([])
-                part.chunks.write_parquet(chunks_dir / "part-00000.parquet")
-                part.test_chunks.write_parquet(tests_dir / "part-00000.parquet")
-                schema_frame = part.chunks
+            rows = row_list(reader, snapshot["max_id"])
+            prior = None
+            if cached and previous is not None and previous.chunks.is_dir():
+                prior = Prior.load(previous.chunks, previous.test_chunks, key, chunks_dir / ".prior")
+            batches = _batches(rows["id"], prior, config.batch_size)
+            for index, (start, stop, part) in enumerate(batches):
+                record, ledger = _preprocess_batch(
+                    reader, writer, preprocessor, versions if cached else {}, rows.slice(start, stop - start), prior,
+                    part, seen, f"part-{index:05d}.parquet", chunks_dir, tests_dir, key, dropped, counts)
+                record.last_id = part.last_id if part is not None else (
+                    int(rows["id"][stop - 1]) if stop > start else snapshot["max_id"])
+                patterns.update(record.patterns)
+                records.append(record)
+                ledgers.append(ledger)
+            ledger = pl.concat(ledgers) if ledgers else pl.DataFrame(schema=LEDGER_SCHEMA)
+            for frame in ledgers:
+                per_language.update(dict(frame.filter(pl.col("result") == "accepted").group_by("language").len()
+                                         .iter_rows()))
+            shutil.rmtree(chunks_dir / ".prior", ignore_errors=True)
+            write_manifest(chunks_dir, key, records, ledger)
+            first = next((r.file for r in records if r.rows), records[0].file)
+            preview = pl.read_parquet(chunks_dir / first, n_rows=20)
     finally:
         if writer is not None:
             writer.close()
-    conn.commit()  # ends the streaming cursor's transaction
+    conn.commit()
     seconds = time.perf_counter() - started
     stats = preprocessor.stats
-    files.record_funnel("preprocess", stats.rows_in, stats.accepted, stats.dropped)
-    return {"rows_in": stats.rows_in, "accepted": stats.accepted, "test_chunks": stats.test_chunks,
-            "dropped": dict(stats.dropped), "per_language": dict(sorted(stats.per_language.items())),
-            "max_chunk_id": snapshot["max_id"], "megabytes": round(stats.megabytes, 3), "seconds": round(seconds, 3),
-            "workers": config.workers, "analysed": stats.analysed, "cached": stats.cached,
-            "batch_size": config.batch_size, "patterns": patterns,
-            "preview": preview if preview is not None else schema_frame, "schema": schema_frame}
+    rows_in = rows.height
+    files.record_funnel("preprocess", rows_in, counts["accepted"], dropped)
+    return {"rows_in": rows_in, "accepted": counts["accepted"], "test_chunks": counts["tests"],
+            "dropped": dict(dropped), "per_language": dict(sorted(per_language.items())),
+            "max_chunk_id": snapshot["max_id"], "megabytes": round(float(rows["chars"].fill_null(0).sum()) / 1e6, 3),
+            "seconds": round(seconds, 3), "workers": config.workers, "analysed": stats.analysed,
+            "cached": stats.cached + counts["carried"], "carried": counts["carried"], "fetched": counts["fetched"],
+            "parts": len(records), "parts_carried": counts["parts_carried"],
+            "batch_size": config.batch_size, "patterns": patterns, "preview": preview, "schema": preview.head(0)}
+
+
+def _preprocess_batch(reader, writer, preprocessor: Preprocessor, versions: dict, rows: pl.DataFrame,
+                      prior: Prior | None, part: PartRecord | None, seen: set, name: str, chunks_dir: Path,
+                      tests_dir: Path, key: dict, dropped: Counter, counts: dict) -> tuple[PartRecord, pl.DataFrame]:
+    """One batch of the row list → its part, its test part and its ledger rows (see preprocess_stage)."""
+    ids = rows["id"].to_list()
+    known: dict[int, tuple[str, str | None]] = {}
+    if prior is not None and part is not None and rows.height:
+        previous = prior.ledger.filter(pl.col("id").is_between(ids[0], ids[-1]))
+        same = rows.join(previous, on="id", how="inner", suffix="_was").filter(
+            pl.all_horizontal(pl.col(c).eq_missing(pl.col(f"{c}_was")) for c in ROW_IDENTITY))
+        known = {i: (outcome, result) for i, outcome, result in same.select("id", "outcome", "result").iter_rows()}
+    fresh = [i for i in ids if i not in known]
+    fetched = {row[0]: row for row in fetch_rows(reader, versions, fresh)}
+    counts["fetched"] += len(fetched)
+    outcomes: list[str] = []
+    results: list[str | None] = []
+    need: list[int] = []  # positions of unique candidates and test rows without a known result
+    for chunk_id, content_hash in zip(ids, rows["content_hash"].to_list()):
+        outcome, result = known[chunk_id] if chunk_id in known else (preprocessor.classify(fetched[chunk_id]), None)
+        if outcome == "candidate":
+            if content_hash in seen:  # the first row of a content hash, in id order, wins
+                dropped["duplicate_chunk"] += 1
+                outcomes.append(outcome)
+                results.append(None)
+                continue
+            seen.add(content_hash)
+        elif outcome == "test_path":
+            dropped["test_path"] += 1
+        else:
+            dropped[outcome] += 1
+            outcomes.append(outcome)
+            results.append(None)
+            continue
+        if result is None:
+            need.append(len(results))
+        elif result not in ("accepted", "test", "test_failed"):
+            dropped[result] += 1  # a candidate whose analysis failed (wrong_language, unparseable)
+        outcomes.append(outcome)
+        results.append(result)
+    # analysed now: fresh rows and known ones never analysed before (a duplicate that became the first of its hash)
+    missing = [ids[position] for position in need if ids[position] not in fetched]
+    if missing:
+        fetched.update((row[0], row) for row in fetch_rows(reader, versions, missing))
+        counts["fetched"] += len(missing)
+    pending = [fetched[ids[position]] for position in need]
+    analysed = preprocessor.analyse(pending)
+    if writer is not None:
+        store_analyses(writer, preprocessor.stats.new_analyses)
+        preprocessor.stats.new_analyses = []
+    new_chunks: tuple[list, list] = ([], [])
+    new_tests: tuple[list, list] = ([], [])
+    for position, row, result in zip(need, pending, analysed):
+        test = outcomes[position] == "test_path"
+        reason = Preprocessor.failure(row, result)
+        if reason is not None:
+            results[position] = "test_failed" if test else reason
+            if not test:  # test-path rows were counted as test_path
+                dropped[reason] += 1
+            continue
+        results[position] = "test" if test else "accepted"
+        target = new_tests if test else new_chunks
+        target[0].append(row)
+        target[1].append(result)
+    ledger = rows.select("id", *ROW_IDENTITY).with_columns(
+        outcome=pl.Series(outcomes, dtype=pl.String), result=pl.Series(results, dtype=pl.String))
+    accepted = ledger.filter(pl.col("result") == "accepted")
+    tests = ledger.filter(pl.col("result") == "test")
+    counts["accepted"] += accepted.height
+    counts["tests"] += tests.height
+    record = PartRecord(file=name, last_id=0, fingerprint=fingerprint(key, accepted), rows=accepted.height,
+                        tests=tests.height)
+    carried_chunks = [i for i in accepted["id"].to_list() if i in known]
+    carried_tests = [i for i in tests["id"].to_list() if i in known]
+    counts["carried"] += len(carried_chunks) + len(carried_tests)
+    if part is not None and not new_chunks[0] and not new_tests[0] and tests.height == part.tests \
+            and record.fingerprint == part.fingerprint:
+        os.link(prior.chunk_part(part), chunks_dir / name)  # nothing changed: the previous part as it is
+        os.link(prior.test_part(part), tests_dir / name)
+        record.carried, record.patterns = True, part.patterns
+        counts["parts_carried"] += 1
+        return record, ledger
+    chunks = preprocessor.frame(*new_chunks)
+    test_chunks = preprocessor.frame(*new_tests)
+    if carried_chunks:
+        chunks = pl.concat([pl.read_parquet(prior.chunk_part(part)).filter(pl.col("id").is_in(carried_chunks)),
+                            chunks]).sort("id")
+    if carried_tests:
+        test_chunks = pl.concat([pl.read_parquet(prior.test_part(part)).filter(pl.col("id").is_in(carried_tests)),
+                                 test_chunks]).sort("id")
+    chunks.write_parquet(chunks_dir / name)
+    test_chunks.write_parquet(tests_dir / name)
+    record.patterns = dict(chunks.select(pl.col("patterns").explode().drop_nulls().value_counts()).unnest("patterns")
+                           .iter_rows()) if chunks.height else {}
+    return record, ledger
 
 
 def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
-                  dagster_run_id: str | None = None) -> dict:
-    # the list-column analyses only the pairs need stay on disk; each part is scored and filtered on its own
-    columns = [name for name in pl.read_parquet_schema(files.parts(files.chunks)[0])
-               if name not in ("patterns", "concepts", "identifiers")]
-    seen = {"rows": 0, "max_id": None}
+                  dagster_run_id: str | None = None, previous: StageFiles | None = None) -> dict:
+    """Scores and examples part by part (scored_parts.py): a part carried from `previous` (same fingerprint, same
+    scoring key) is not scored again; the split, the test tasks and deduplication run over the whole table."""
+    import pyarrow as pa
+    from pyarrow.parquet import ParquetWriter
 
-    def parts():
-        for path in files.parts(files.chunks):
-            part = pl.read_parquet(path, columns=columns)
-            seen["rows"] += part.height
-            if part.height:
-                seen["max_id"] = max(seen["max_id"] or 0, int(part["id"].max()))
-            yield part
+    from rxt5_assets.data.scored_parts import build_examples_by_part
 
+    parts = files.parts(files.chunks)
+    carried = read_manifest(files.chunks)
+    fingerprints = {record["file"]: record["fingerprint"] for record in carried["parts"]} if carried else {}
+    # a folder without a manifest (written before carry.py): nothing to reuse, every part its own name
+    named = [(fingerprints.get(path.name) or f"unnamed-{uuid.uuid4().hex}", path) for path in parts]
     # test chunks are targets of the ExUnit item → tests task only: their names and code
     test_chunks = pl.concat([pl.read_parquet(path, columns=["name", "content"]).filter(
         pl.col("name").str.ends_with("Test")) for path in files.parts(files.test_chunks)])
-    result = build_examples(parts(), test_chunks, config.example_config())
-    rows_in, max_chunk_id = seen["rows"], seen["max_id"]
-    session_config = json.loads(json.dumps(asdict(config), default=list))  # tuples → lists, weights included
-    # the session and its examples: one transaction (the caller commits), a new session for every run
-    session_id = create_session(conn, config.name, list(config.languages), session_config,
-                                dagster_run_id=dagster_run_id,
-                                max_code_chunk_id=max_chunk_id)
-    stored = store_examples(conn, session_id, result.examples)
-    update_session(conn, session_id, stats={"scoring": {"examples": stored, "dropped": dict(result.dropped)}})
-    files.write_parquet(result.scores, files.scores)
-    files.write_parquet(result.examples, files.examples)
+    previous_cache = previous.scored_parts if previous is not None and config.analysis_cache else None
+    session: dict = {}
+
+    def on_scores(scores: pl.DataFrame) -> None:
+        session_config = json.loads(json.dumps(asdict(config), default=list))  # tuples → lists, weights included
+        # the session and its examples: one transaction (the caller commits), a new session for every run
+        session["id"] = create_session(conn, config.name, list(config.languages), session_config,
+                                       dagster_run_id=dagster_run_id,
+                                       max_code_chunk_id=int(scores["id"].max()) if scores.height else None)
+        session["writer"] = ParquetWriter(temporary, pa.schema(
+            pl.DataFrame(schema=EXAMPLE_SCHEMA).to_arrow().schema))
+        session["store"] = ExampleStore(conn, session["id"])
+
+    def on_examples(examples: pl.DataFrame) -> None:
+        session["store"].put(examples)
+        session["writer"].write_table(examples.to_arrow())
+
+    temporary = unique_temporary(files.examples)
+    try:
+        result = build_examples_by_part(named, test_chunks, config.example_config(), files.scored_parts, on_examples,
+                                        previous_cache, on_scores=on_scores)
+        session["store"].close()
+        session["writer"].close()
+        temporary.replace(files.examples)
+    finally:
+        if "store" in session:
+            session["store"].close(raise_error=False)
+        if "writer" in session:
+            session["writer"].close()
+        temporary.unlink(missing_ok=True)
+    session_id, scores = session["id"], result.scores
+    rows_in = scores.height
+    update_session(conn, session_id, stats={"scoring": {"examples": result.examples, "dropped": dict(result.dropped)}})
+    files.write_parquet(scores, files.scores)
     files.write_json(files.session, {"session_id": session_id, "name": config.name})
-    files.record_funnel("scoring", rows_in, result.examples.height, result.dropped)
-    return {"session_id": session_id, "examples": result.examples, "scores": result.scores,
-            "dropped": dict(result.dropped)}
+    files.record_funnel("scoring", rows_in, result.examples, result.dropped)
+    examples = pl.scan_parquet(files.examples)
+    return {"session_id": session_id, "scores": scores, "dropped": dict(result.dropped),
+            "example_count": result.examples, "examples_preview": examples.head(20).collect(),
+            "examples_per_language": _counts(examples, "language"), "examples_per_task": _counts(examples, "task"),
+            "parts_scored": result.parts_scored, "parts_from_cache": result.parts_from_cache,
+            "store_seconds": round(session["store"].seconds, 3)}
+
+
+def _counts(frame: pl.LazyFrame, column: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in frame.group_by(column).len().sort(column).collect().iter_rows()}
+
+
+class ExampleStore:
+    """store_examples on a thread of its own, a frame at a time: PostgreSQL takes in one part's rows while this
+    process builds the next. The connection is the writer's alone until `close` (which re-raises its error)."""
+
+    def __init__(self, conn: psycopg.Connection, session_id: str):
+        self.conn, self.session_id, self.error = conn, session_id, None
+        self.seconds = 0.0  # spent in store_examples (the writer's own time: PostgreSQL taking the rows in)
+        self.queue: queue.Queue = queue.Queue(maxsize=2)  # at most two parts waiting: memory stays bounded
+        self.thread = threading.Thread(target=self._run, name="rxt5-example-store", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (frame := self.queue.get()) is not None:
+            if self.error is None:
+                started = time.perf_counter()
+                try:
+                    store_examples(self.conn, self.session_id, frame)
+                except BaseException as exc:  # re-raised by put / close in the caller's thread
+                    self.error = exc
+                self.seconds += time.perf_counter() - started
+
+    def put(self, frame: pl.DataFrame) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(frame)
+
+    def close(self, raise_error: bool = True) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if raise_error and self.error is not None:
+            raise self.error
 
 
 def session_to_extend(conn: psycopg.Connection, files: StageFiles, *, exclude_tasks: tuple[str, ...] = (),
@@ -291,29 +506,39 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
                 dagster_run_id: str | None = None) -> dict:
     session_id = session_to_extend(conn, files, exclude_tasks=PAIR_TASKS, dagster_run_id=dagster_run_id)
     passing = pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score", "split")
-    chunks = pl.concat([pl.read_parquet(part).join(passing, on="id", maintain_order="left")  # part by part: only
-                        for part in files.parts(files.chunks)])  # the passing chunks are ever held together
+    # the matcher reads only the columns it needs, part by part; only the paired chunks are read whole
+    chunks = pl.concat([pl.read_parquet(part, columns=list(PAIR_COLUMNS)).join(passing, on="id", maintain_order="left")
+                        for part in files.parts(files.chunks)])
     if not config.cross_language_learning:
-        pairs = match_pairs(chunks.head(0), {})
+        pairs = match_pairs(chunks.head(0), None)
         examples = pl.DataFrame(schema=EXAMPLE_SCHEMA)
     else:
-        splits = dict(zip(zip(chunks["repo"].to_list(), chunks["file_path"].to_list()), chunks["split"].to_list()))
-        pairs = match_pairs(chunks, splits, PairConfig(threshold=config.pair_threshold))
+        pairs = match_pairs(chunks, None, PairConfig(threshold=config.pair_threshold))
+        paired = pl.concat([pairs["rust_id"], pairs["elixir_id"]]).unique()
+        chunks = pl.concat([pl.scan_parquet(part).select(*PAIR_EXAMPLE_COLUMNS).filter(
+            pl.col("id").is_in(paired.implode())).collect().join(passing, on="id", maintain_order="left")
+            for part in files.parts(files.chunks)])
         examples = pair_examples(pairs, chunks)
     # a second run of this stage on the same session replaces the pair examples instead of adding them again
-    conn.execute("delete from t5_training_examples where training_session_id = %s and task = any(%s)",
-                 (session_id, list(PAIR_TASKS)))
+    conn.execute("delete from t5_training_examples where training_session_id = %s and language = any(%s) "
+                 "and task = any(%s)", (session_id, list(PAIR_LANGUAGES), list(PAIR_TASKS)))  # the index's columns
+    started = time.perf_counter()
     store_examples(conn, session_id, examples)
+    store_seconds = time.perf_counter() - started
     update_session(conn, session_id, stats={"pairs": {"pairs": pairs.height, "examples": examples.height}})
     files.write_parquet(pairs, files.pairs)
     files.write_parquet(examples, files.pair_examples)
-    return {"session_id": session_id, "pairs": pairs, "examples": examples, "chunks": chunks}
+    return {"session_id": session_id, "pairs": pairs, "examples": examples, "chunks": chunks,
+            "store_seconds": round(store_seconds, 3)}
 
 
 def dataset_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig,
                   dagster_run_id: str | None = None) -> dict:
     session_id = session_to_extend(conn, files, dagster_run_id=dagster_run_id)
-    examples = pl.concat([pl.read_parquet(files.examples), pl.read_parquet(files.pair_examples)])
+    # what the mix, the leak check and the JSONL files read (not the breakdowns: a tenth of the examples' bytes)
+    columns = [name for name in EXAMPLE_SCHEMA if name != "quality_breakdown"]
+    examples = pl.concat([pl.read_parquet(files.examples, columns=columns),
+                          pl.read_parquet(files.pair_examples, columns=columns)])
     examples = retrieval_augmented(conn, examples, config)
     train, evaluation, mix = mix_training_split(examples, config.mix_config())
     found = {language: train.filter(pl.col("language") == language).height for language in config.languages}
@@ -355,14 +580,19 @@ def retrieval_augmented(conn: psycopg.Connection, examples: pl.DataFrame, config
 
 
 def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig,
-                   on_stage=None) -> dict:
+                   on_stage=None, previous: StageFiles | None = None) -> dict:
     """Every stage in order, each committed on its own (as the assets do): the dataset manifest (with the
     preprocessing's counts of chunks analysed now and read from the cache). `on_stage(name, seconds)` hears of each
-    finished stage. For scripts, benchmarks and tests that want the dataset without Dagster."""
+    finished stage. `previous`: an earlier run's folder, whose parts and per-part caches this run carries where they
+    still hold (carry.py). For scripts, benchmarks and tests that want the dataset without Dagster."""
     reports = {}
     for stage in (preprocess_stage, scoring_stage, pairs_stage):
         started = time.perf_counter()
-        reports[stage.__name__] = stage(conn, files, config)
+        report = stage(conn, files, config, previous=previous) if stage is not pairs_stage \
+            else stage(conn, files, config)
+        # the counts only: frames a stage returns are not held while the next stages run
+        reports[stage.__name__] = {k: v for k, v in report.items() if not isinstance(v, (pl.DataFrame, Counter))}
+        del report
         conn.commit()
         if on_stage is not None:
             on_stage(stage.__name__, time.perf_counter() - started)
@@ -372,4 +602,8 @@ def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Pat
     if on_stage is not None:
         on_stage("dataset_stage", time.perf_counter() - started)
     preprocess = reports["preprocess_stage"]
-    return {**manifest, "analysed": preprocess["analysed"], "cached": preprocess["cached"]}
+    return {**manifest, **{name: preprocess[name] for name in ("analysed", "cached", "carried", "fetched", "parts",
+                                                               "parts_carried")},
+            **{name: reports["scoring_stage"].get(name) for name in ("parts_scored", "parts_from_cache")},
+            # seconds PostgreSQL took to store the session's examples (scoring's, on its own thread, and the pairs')
+            "store_seconds": {stage: reports[stage].get("store_seconds") for stage in ("scoring_stage", "pairs_stage")}}

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import polars as pl
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -98,14 +96,26 @@ def get_session(conn: psycopg.Connection, session_id: str) -> dict | None:
     return dict(zip([c.name for c in cursor.description], row)) if row else None
 
 
+STORE_SLICE_ROWS = 20_000
+
+
 def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataFrame) -> int:
-    """COPY every example of a session into t5_training_examples."""
-    with conn.cursor().copy(f"copy t5_training_examples ({', '.join(EXAMPLE_COLUMNS)}) from stdin") as copy:
-        for row in examples.iter_rows(named=True):
-            breakdown = row.get("quality_breakdown")
-            copy.write_row((
-                session_id, row.get("code_chunk_id"), row["language"], row["task"], row["input"], row["target"],
-                row["quality_score"], breakdown if breakdown else json.dumps({}), row["split"], row.get("repo"),
-                row.get("file_path"),
-            ))
+    """COPY every example of a session into t5_training_examples: CSV written by polars, a slice of rows at a time
+    (no Python object per row or value; unquoted empty is NULL, a quoted "" an empty string)."""
+    import polars as pl
+
+    frame = examples.select(
+        pl.lit(str(session_id)).alias("training_session_id"),
+        *[(pl.col(name) if name in examples.columns else pl.lit(None, dtype=pl.Int64 if name == "code_chunk_id"
+                                                                   else pl.String)).alias(name)
+          for name in ("code_chunk_id", "language", "task", "input", "target", "quality_score")],
+        pl.when(pl.col("quality_breakdown").is_null() | (pl.col("quality_breakdown") == ""))
+        .then(pl.lit("{}")).otherwise(pl.col("quality_breakdown")).alias("quality_breakdown")
+        if "quality_breakdown" in examples.columns else pl.lit("{}").alias("quality_breakdown"),
+        *[(pl.col(name) if name in examples.columns else pl.lit(None, dtype=pl.String)).alias(name)
+          for name in ("split", "repo", "file_path")],
+    )
+    with conn.cursor().copy(f"copy t5_training_examples ({', '.join(EXAMPLE_COLUMNS)}) from stdin (format csv)") as copy:
+        for start in range(0, frame.height, STORE_SLICE_ROWS):
+            copy.write(frame.slice(start, STORE_SLICE_ROWS).write_csv(None, include_header=False).encode("utf-8"))
     return examples.height

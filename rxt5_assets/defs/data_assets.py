@@ -99,6 +99,14 @@ def latest_run_folder(workspace: WorkspaceResource, asset_name: str) -> Path:
     return workspace.root / json.loads(pointer.read_text())["folder"]
 
 
+def previous_run(workspace: WorkspaceResource, asset_name: str) -> StageFiles | None:
+    """The folder of the latest successful materialization of `asset_name`, which a new one carries (carry.py)."""
+    try:
+        return StageFiles(latest_run_folder(workspace, asset_name))
+    except FileNotFoundError:
+        return None
+
+
 def stage_files(workspace: WorkspaceResource, run_id: str | None = None, upstream: str | None = None) -> StageFiles:
     """The folder of one Dagster run: `data/runs/<run id>/`, so concurrent runs never share a working file.
 
@@ -151,18 +159,24 @@ def preprocessed_chunks(
     with database.database().connect() as conn:
         tagged = context.run.tags.get(MAX_CHUNK_ID_TAG)  # a sensor-launched retrain: the rows it counted
         report = preprocess_stage(conn, files, prepare_config(data_prep),
-                                  max_chunk_id=int(tagged) if tagged else None)
+                                  max_chunk_id=int(tagged) if tagged else None,
+                                  previous=previous_run(workspace, "preprocessed_chunks"))
     publish(files, workspace, "preprocessed_chunks")
     chunks: pl.DataFrame = report["preview"]
     context.log.info(f"{report['accepted']} of {report['rows_in']} chunks accepted ({report['analysed']} analysed "
-                     f"now, {report['cached']} from the analysis cache); dropped {report['dropped']}")
+                     f"now, {report['cached']} from the caches, {report['carried']} of them carried from the previous "
+                     f"run's parts; {report['fetched']} rows read with their content); dropped {report['dropped']}")
     patterns = report["patterns"]
     return MaterializeResult(
         metadata={
             "dagster/row_count": report["accepted"],
             "dagster/column_schema": column_schema(report["schema"]),
             "analysed_now": report["analysed"],
-            "analyses_from_cache": report["cached"],
+            "analyses_from_cache": report["cached"],  # chunk_analyses or the previous run's parts
+            "chunks_carried": report["carried"],  # rows of the previous run's parts, not read from the database
+            "rows_fetched": report["fetched"],  # rows read with their content (new, changed or newly first)
+            "parts_carried": report["parts_carried"],  # hard-linked: none of their rows changed
+            "parts": report["parts"],
             "batch_size": report["batch_size"],
             "rows_in": report["rows_in"],
             "test_chunks_kept_aside": report["test_chunks"],
@@ -195,21 +209,25 @@ def scored_examples(
 ) -> MaterializeResult:
     files = stage_files(workspace, context.run.run_id, upstream="preprocessed_chunks")
     with database.database().connect() as conn:
-        report = scoring_stage(conn, files, prepare_config(data_prep), dagster_run_id=context.run.run_id)
+        report = scoring_stage(conn, files, prepare_config(data_prep), dagster_run_id=context.run.run_id,
+                               previous=previous_run(workspace, "scored_examples"))
     publish(files, workspace, "scored_examples")
-    examples: pl.DataFrame = report["examples"]
+    examples: pl.DataFrame = report["examples_preview"]
     scores: pl.DataFrame = report["scores"]
     pass_rate = float(scores["passed"].mean()) if scores.height else 0.0
-    context.log.info(f"session {report['session_id']}: {examples.height} examples, pass rate {pass_rate:.1%}")
+    context.log.info(f"session {report['session_id']}: {report['example_count']} examples, pass rate {pass_rate:.1%}"
+                     f" ({report['parts_scored']} parts scored now, {report['parts_from_cache']} from the cache)")
     return MaterializeResult(
         metadata={
             "session_id": report["session_id"],
-            "dagster/row_count": examples.height,
+            "dagster/row_count": report["example_count"],
             "dagster/column_schema": column_schema(examples),
             "pass_rate": round(pass_rate, 4),
             "mean_quality_score": round(float(scores["quality_score"].mean()), 4) if scores.height else 0.0,
-            **{f"examples_{k}": v for k, v in _per_language(examples).items()},
-            "examples_by_task": counts_md(_per_language(examples, "task"), key="task"),
+            "parts_scored": report["parts_scored"],  # scores, candidates and dedup keys computed now
+            "parts_from_cache": report["parts_from_cache"],  # … taken from the previous run (same part, same key)
+            **{f"examples_{k}": v for k, v in report["examples_per_language"].items()},
+            "examples_by_task": counts_md(report["examples_per_task"], key="task"),
             "score_histogram": histogram_md(scores["quality_score"].to_list(), "chunk quality scores")
             if scores.height else MetadataValue.md("_no chunks_"),
             "drop_reasons": counts_md(report["dropped"]),

@@ -12,6 +12,7 @@ import pytest
 
 from rxt5_assets import languages
 from rxt5_assets.data.analysis_cache import analyser_version
+from rxt5_assets.data.quality import QualityWeights
 from rxt5_assets.data.stages import PrepareConfig, StageFiles, run_data_stage
 from rxt5_assets.db import Database
 from rxt5_assets.db.sessions import SessionStateError, create_session, update_session
@@ -52,11 +53,13 @@ def demo(database: Database) -> Database:
     return database
 
 
-def build(database: Database, folder: Path, **options) -> tuple[bytes, bytes, dict]:
-    """One data-stage run: (train.jsonl bytes, eval.jsonl bytes, manifest with the analysed/cached counts)."""
+def build(database: Database, folder: Path, previous: Path | None = None, **options) -> tuple[bytes, bytes, dict]:
+    """One data-stage run: (train.jsonl bytes, eval.jsonl bytes, manifest with the analysed/cached counts), carrying
+    the folder of the run `previous` (a folder build was given) when there is one."""
     config = PrepareConfig(workers=1, **options)
     with database.connect() as conn:
-        manifest = run_data_stage(conn, StageFiles(folder / "work"), folder / "dataset", config)
+        manifest = run_data_stage(conn, StageFiles(folder / "work"), folder / "dataset", config,
+                                  previous=StageFiles(previous / "work") if previous is not None else None)
     funnel = json.loads((folder / "work" / "funnel.json").read_text())
     return (Path(manifest["train_file"]).read_bytes(), Path(manifest["eval_file"]).read_bytes(),
             {**manifest, "funnel": funnel})
@@ -73,9 +76,12 @@ def test_incremental_equals_full_byte_for_byte(demo: Database, tmp_path: Path):
     with demo.connect() as conn:
         conn.execute("insert into code_chunks (content, language, file_path, repo) values (%s, 'rust', %s, 'late'), "
                      "(%s, 'elixir', %s, 'late')", (NEW_RUST, "src/billing.rs", NEW_ELIXIR, "lib/billing.ex"))
-    incremental = build(demo, tmp_path / "incremental")
+    incremental = build(demo, tmp_path / "incremental", previous=tmp_path / "first")
     assert incremental[2]["analysed"] == 2  # only the new chunks are parsed
     assert incremental[2]["cached"] == first[2]["analysed"]
+    assert incremental[2]["fetched"] == 2  # and only they are read from the database with their content
+    assert incremental[2]["carried"] >= first[2]["funnel"]["preprocess"]["kept"]  # the rest: the first run's parts
+    assert incremental[2]["parts_carried"] == first[2]["parts"]  # hard-linked, not read or written
     forget_analyses(demo)
     full = build(demo, tmp_path / "full")
     assert full[2]["cached"] == 0
@@ -92,21 +98,59 @@ def test_a_small_batch_size_gives_the_same_dataset_as_one_batch(demo: Database, 
     assert small[:2] == one_batch[:2]
     assert small[2]["funnel"] == one_batch[2]["funnel"]
     assert len(list((tmp_path / "small" / "work" / "preprocessed_chunks").glob("part-*.parquet"))) > 10
+    # a run carrying the small parts keeps their ranges (every part hard-linked), whatever its own batch size
+    carried = build(demo, tmp_path / "carried", previous=tmp_path / "small", batch_size=1_000_000)
+    assert carried[2]["parts_carried"] == carried[2]["parts"] > 10 and carried[2]["parts_scored"] == 0
+    assert carried[:2] == one_batch[:2] and carried[2]["funnel"] == one_batch[2]["funnel"]
 
 
 def test_rows_deleted_from_code_chunks_disappear_from_the_next_dataset(demo: Database, tmp_path: Path):
-    before = build(demo, tmp_path / "before")
+    before = build(demo, tmp_path / "before", batch_size=200)  # several parts: one of them changes
     train = [json.loads(line) for line in before[0].decode().splitlines()]
     victim = next(row for row in train if row["task"] == "implement" and row["language"] == "rust")
     with demo.connect() as conn:
         conn.execute("delete from code_chunks where repo = %s and file_path = %s", (victim["repo"], victim["file_path"]))
-    after = build(demo, tmp_path / "after")
-    assert after[2]["analysed"] == 0  # nothing new to parse
+    after = build(demo, tmp_path / "after", previous=tmp_path / "before", batch_size=200)
+    assert after[2]["analysed"] == 0 and after[2]["fetched"] == 0  # nothing new to parse or to read
+    assert 0 < after[2]["parts_carried"] < after[2]["parts"]  # the part that held the file is written again
     rows = [json.loads(line) for part in after[:2] for line in part.decode().splitlines()]
     assert not any(r["repo"] == victim["repo"] and r["file_path"] == victim["file_path"] for r in rows)
     assert not any(victim["source_id"] in r["source_id"].split(":") for r in rows)
     forget_analyses(demo)
     assert build(demo, tmp_path / "rebuilt")[:2] == after[:2]
+
+
+def test_a_duplicate_whose_first_row_is_deleted_takes_its_place(demo: Database, tmp_path: Path):
+    """Deduplication is decided again over the whole table: the next row of a content hash becomes the kept one."""
+    first = build(demo, tmp_path / "first")
+    train = [json.loads(line) for line in first[0].decode().splitlines()]
+    original = int(next(row for row in train if row["task"] == "implement" and row["language"] == "rust")["source_id"])
+    with demo.connect() as conn:
+        conn.execute("insert into code_chunks (content, language, file_path, repo) select content, language, "
+                     "file_path, 'copy' from code_chunks where id = %s", (original,))
+    second = build(demo, tmp_path / "second", previous=tmp_path / "first")
+    assert second[2]["fetched"] == 1 and second[:2] == first[:2]  # the copy is a duplicate: nothing changes
+    with demo.connect() as conn:
+        conn.execute("delete from code_chunks where id = %s", (original,))
+    third = build(demo, tmp_path / "third", previous=tmp_path / "second")
+    assert third[2]["fetched"] == 1 and third[2]["analysed"] == 0  # read again, its analysis from the cache
+    assert b'"repo": "copy"' in third[0] + third[1]
+    forget_analyses(demo)
+    full = build(demo, tmp_path / "full")
+    assert third[:2] == full[:2] and third[2]["funnel"] == full[2]["funnel"]
+
+
+def test_a_changed_scoring_configuration_scores_every_part_again(demo: Database, tmp_path: Path):
+    build(demo, tmp_path / "first")
+    same = build(demo, tmp_path / "same", previous=tmp_path / "first")
+    assert same[2]["parts_scored"] == 0 and same[2]["parts_from_cache"] == same[2]["parts"]
+    weights = QualityWeights(baseline=0.45)
+    changed = build(demo, tmp_path / "changed", previous=tmp_path / "same", quality_weights=weights,
+                    quality_threshold=0.72)
+    assert changed[2]["parts_carried"] == changed[2]["parts"]  # preprocessing does not depend on scoring
+    assert changed[2]["parts_scored"] == changed[2]["parts"] and changed[2]["parts_from_cache"] == 0
+    assert build(demo, tmp_path / "full", quality_weights=weights, quality_threshold=0.72)[:2] == changed[:2]
+    assert changed[:2] != same[:2]
 
 
 PROBE = '''\
@@ -137,14 +181,16 @@ def test_a_changed_language_module_invalidates_its_analyses(demo: Database, tmp_
         languages.register(module.ProbeRust())
         first = build(demo, tmp_path / "probe-1")  # a new module: its rust analyses are new
         assert first[2]["analysed"] > 0
-        again = build(demo, tmp_path / "probe-2")
+        again = build(demo, tmp_path / "probe-2", previous=tmp_path / "probe-1")
         assert again[2]["analysed"] == 0  # unchanged module: everything from the cache
+        assert again[2]["parts_carried"] == again[2]["parts"]
         probe.write_text(PROBE + "\n    # a change to the module, however small\n")
         module = importlib.reload(module)
         languages.register(module.ProbeRust())
         assert analyser_version("rust") != probe_version
         assert analyser_version("elixir") == elixir_version  # another language's analyses stay valid
-        changed = build(demo, tmp_path / "probe-3")
+        changed = build(demo, tmp_path / "probe-3", previous=tmp_path / "probe-2")
+        assert changed[2]["carried"] == 0 and changed[2]["parts_from_cache"] == 0  # another key: nothing carried
         with demo.connect() as conn:
             rust_chunks = conn.execute(
                 "select count(distinct content_hash) from chunk_analyses where language = 'rust' "
@@ -205,3 +251,28 @@ def test_a_session_never_moves_backwards(database: Database):
         status, completed_at = conn.execute("select status, completed_at from t5_training_sessions where id = %s",
                                             (session,)).fetchone()
     assert status == "completed" and (completed_at,) == stamped
+
+
+def test_a_run_stopped_at_the_sensors_id_is_carried_by_the_next_one(demo: Database, tmp_path: Path):
+    """The retraining sensor's tag stops a run at the rows it counted; the next run carries it and reads the rest."""
+    from rxt5_assets.data.stages import dataset_stage, pairs_stage, preprocess_stage, scoring_stage
+
+    with demo.connect() as conn:
+        first_id, last_id = conn.execute("select min(id), max(id) from code_chunks").fetchone()
+    stop = first_id + (last_id - first_id) // 2
+    config = PrepareConfig(workers=1, batch_size=150, min_examples=1)  # half the corpus: fewer Rust examples
+    first = StageFiles(tmp_path / "first" / "work")
+    with demo.connect() as conn:
+        report = preprocess_stage(conn, first, config, max_chunk_id=stop)
+        conn.commit()
+        scoring_stage(conn, first, config)
+        conn.commit()
+        pairs_stage(conn, first, config)
+        conn.commit()
+        dataset_stage(conn, first, tmp_path / "first" / "dataset", config)
+    assert report["max_chunk_id"] == stop and report["rows_in"] == stop - first_id + 1
+    carried = build(demo, tmp_path / "carried", previous=tmp_path / "first", batch_size=150)
+    assert carried[2]["parts_carried"] >= 1 and carried[2]["fetched"] == last_id - stop
+    forget_analyses(demo)
+    full = build(demo, tmp_path / "full", batch_size=150)
+    assert carried[:2] == full[:2] and carried[2]["funnel"] == full[2]["funnel"]

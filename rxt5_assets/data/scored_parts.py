@@ -1,0 +1,215 @@
+"""Scoring and example building part by part, with what depends only on a part cached under its fingerprint.
+
+What a part's chunks alone decide — each chunk's quality score and breakdown, whether it passes, its item-task
+candidates (implement, generate, document, its own tests) after the length limits, and each candidate's dedup keys (the
+digest of task, input and target without whitespace, and the MinHash signature of the target) — is computed once per
+(part fingerprint, scoring key) and kept in the run's `scored_parts/` folder; the next run hard-links the files of the
+parts it still has (carry.py names a part by its rows and the analyser versions). The scoring key: the quality weights,
+the threshold, the length limits and a hash of this module, examples.py and quality.py.
+
+What depends on the whole table runs on every run, column-wise over the cached columns: the split by file (a
+language's first eval file depends on all its files), the test tasks that join items of one file to its test module or
+an ExUnit module to its subject (a few rows: only the chunks of files with a test module, and modules named by a test
+chunk, are read), exact deduplication on the digests and MinHash-LSH on the signatures in candidate order (the first
+kept wins), and the examples themselves, written part by part. The result equals `build_examples` on all parts at once
+(tested), and memory holds the dedup keys and the scores, not every candidate's text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from rxt5_assets.data.carry import source_hash
+from rxt5_assets.data.examples import (EXAMPLE_SCHEMA, NUM_BINS, ExampleConfig, _item_tasks, _test_tasks,
+                                      assign_splits, dedup_keys, duplicate_decisions)
+from rxt5_assets.data.quality import score_chunks
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+_LIST_COLUMNS = ("patterns", "concepts", "identifiers")  # only the pair matcher reads these
+_SCORE_COLUMNS = ("id", "language", "repo", "file_path", "kind", "name", "quality_score", "passed", "breakdown")
+
+
+def scoring_key(config: ExampleConfig) -> dict:
+    from rxt5_assets.data import examples, quality
+
+    return {"format": FORMAT, "quality_threshold": config.quality_threshold,
+            "max_input_chars": config.max_input_chars, "max_target_chars": config.max_target_chars,
+            "weights": json.loads(json.dumps(asdict(config.weights))),
+            "code": source_hash(Path(__file__), Path(examples.__file__), Path(quality.__file__))}
+
+
+def _too_long(candidates: pl.DataFrame, config: ExampleConfig, dropped: Counter) -> pl.DataFrame:
+    too_long_input = pl.col("input").str.len_chars() > config.max_input_chars
+    too_long_target = ~too_long_input & (pl.col("target").str.len_chars() > config.max_target_chars)
+    dropped["input_too_long"] += candidates.select(too_long_input.sum()).item()
+    dropped["target_too_long"] += candidates.select(too_long_target.sum()).item()
+    return candidates.filter(~too_long_input & ~too_long_target)
+
+
+def _with_keys(candidates: pl.DataFrame) -> pl.DataFrame:
+    digests, signatures = dedup_keys(candidates)
+    return candidates.with_columns(digest=digests, signature=pl.Series(signatures, dtype=pl.Array(pl.UInt32,
+                                                                                                 NUM_BINS)))
+
+
+def score_part(chunks: pl.DataFrame, config: ExampleConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """One part: its scores (_SCORE_COLUMNS), its item-task candidates within the length limits with their dedup keys
+    (no split: that is decided over the whole table), and how many candidates the limits dropped."""
+    scored = score_chunks(chunks, config.weights).with_columns(passed=pl.col("quality_score") >= config.quality_threshold)
+    passed = scored.filter(pl.col("passed")).with_columns(split=pl.lit(None, dtype=pl.String))
+    dropped: Counter = Counter()
+    candidates = _with_keys(_too_long(_item_tasks(passed).drop("split"), config, dropped))
+    return scored.select(_SCORE_COLUMNS), candidates, {k: int(v) for k, v in dropped.items()}
+
+
+@dataclass
+class PartScoring:
+    """The result of `build_examples_by_part`."""
+
+    scores: pl.DataFrame  # id, language, quality_score, passed, breakdown, split — one row per chunk
+    examples: int
+    dropped: Counter = field(default_factory=Counter)
+    parts_scored: int = 0
+    parts_from_cache: int = 0
+
+
+def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFrame, config: ExampleConfig,
+                           cache: Path, on_examples, previous_cache: Path | None = None,
+                           on_scores=None) -> PartScoring:
+    """`build_examples` over (fingerprint, part file) in order: per-part work from `previous_cache` where its key
+    matches, else computed now, either way kept in `cache` (this run's folder). The examples go to
+    `on_examples(frame)` a part at a time, in order (EXAMPLE_SCHEMA; their concatenation is build_examples'
+    examples); `on_scores(scores)` hears of the scores before the first examples."""
+    key = scoring_key(config)
+    tag = hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=6).hexdigest()
+    cache.mkdir(parents=True, exist_ok=True)
+    prior = {}
+    if previous_cache is not None and (previous_cache / MANIFEST).exists():
+        try:
+            manifest = json.loads((previous_cache / MANIFEST).read_text())
+            prior = manifest["parts"] if manifest.get("key") == key else {}
+        except (json.JSONDecodeError, KeyError):
+            prior = {}
+    entries: dict[str, dict] = {}
+    result = PartScoring(scores=pl.DataFrame(), examples=0)
+    score_parts, part_ids, digests, signatures, language_task = [], [], [], [], []
+    for fingerprint, path in parts:
+        scores_file, candidates_file = cache / f"{fingerprint}-{tag}.scores.parquet", \
+            cache / f"{fingerprint}-{tag}.candidates.parquet"
+        if fingerprint in entries:
+            pass
+        elif fingerprint in prior and _link(previous_cache, cache, f"{fingerprint}-{tag}"):
+            entries[fingerprint] = prior[fingerprint]
+            result.parts_from_cache += 1
+        else:
+            columns = [name for name in pl.read_parquet_schema(path) if name not in _LIST_COLUMNS]
+            scores, candidates, too_long = score_part(pl.read_parquet(path, columns=columns), config)
+            _write(scores, scores_file)  # a new file (rename), never into a file linked from another run
+            _write(candidates, candidates_file)
+            entries[fingerprint] = {"too_long": too_long}
+            result.parts_scored += 1
+        result.dropped.update(entries[fingerprint]["too_long"])
+        score_parts.append(pl.read_parquet(scores_file))
+        part_ids.append(score_parts[-1]["id"])
+        keys = pl.read_parquet(candidates_file, columns=["language", "task", "digest", "signature"])
+        digests.append(keys["digest"])
+        signatures.append(keys["signature"].to_numpy())
+        language_task.append(keys.select("language", "task"))
+    (cache / MANIFEST).write_text(json.dumps({"key": key, "parts": entries}))
+    current = {f"{fingerprint}-{tag}.{suffix}.parquet" for fingerprint in entries for suffix in ("scores", "candidates")}
+    for stale in cache.glob("*.parquet"):  # a folder scored before with other parts or another key
+        if stale.name not in current:
+            stale.unlink(missing_ok=True)
+
+    all_scores = pl.concat(score_parts) if score_parts else pl.DataFrame(schema={
+        "id": pl.Int64, "language": pl.String, "repo": pl.String, "file_path": pl.String, "kind": pl.String,
+        "name": pl.String, "quality_score": pl.Float64, "passed": pl.Boolean, "breakdown": pl.String})
+    del score_parts
+    passing = all_scores.filter(pl.col("passed"))
+    splits = assign_splits(passing.select("language", "repo", "file_path"), config.eval_fraction, config.seed)
+    split_frame = pl.DataFrame([(repo, path, split) for (repo, path), split in splits.items()],
+                               schema={"repo": pl.String, "file_path": pl.String, "split": pl.String}, orient="row")
+    result.scores = all_scores.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left").with_columns(
+        split=pl.when("passed").then("split")).select("id", "language", "quality_score", "passed", "breakdown", "split")
+    result.dropped["below_quality_threshold"] = int((~all_scores["passed"]).sum())
+
+    # the test tasks join chunks across parts: read whole only the chunks they can use
+    subjects = test_chunks.filter(pl.col("name").str.ends_with("Test")).select(
+        pl.col("name").str.strip_suffix("Test")).to_series()
+    test_files = passing.filter(pl.col("kind") == "test_module").select("repo", "file_path").unique()
+    wanted = passing.join(test_files, on=["repo", "file_path"], how="semi").select("id").vstack(
+        passing.filter(pl.col("kind").is_in(["module", "module_header"]) & (pl.col("name") != "")
+                       & pl.col("name").is_in(subjects.implode())).select("id"))["id"].unique()
+    del passing, all_scores
+    relevant = [pl.scan_parquet(path).filter(pl.col("id").is_in(wanted.implode())).collect()
+                for (_, path), ids in zip(parts, part_ids) if wanted.len() and ids.is_in(wanted.implode()).any()]
+    passed = pl.concat(relevant) if relevant else None
+    if passed is not None and passed.height:
+        passed = passed.join(result.scores.select("id", "quality_score", "breakdown", "split"), on="id",
+                             maintain_order="left")
+        test_candidates = _test_tasks(passed, test_chunks)
+    else:
+        test_candidates = pl.DataFrame(schema={name: EXAMPLE_SCHEMA.get(name, pl.String) for name in (
+            "language", "quality_score", "id", "repo", "file_path", "breakdown", "split", "task", "input", "target")}
+                                       | {"id": pl.Int64, "quality_score": pl.Float64})
+    test_candidates = _with_keys(_too_long(test_candidates, config, result.dropped))
+    digests.append(test_candidates["digest"])
+    signatures.append(test_candidates["signature"].to_numpy().reshape(-1, NUM_BINS))
+    language_task.append(test_candidates.select("language", "task"))
+
+    keep = duplicate_decisions(pl.concat(digests), np.concatenate([s.reshape(-1, NUM_BINS) for s in signatures]),
+                               pl.concat(language_task), config.near_duplicate_threshold, result.dropped)
+    del digests, signatures, language_task
+    if on_scores is not None:
+        on_scores(result.scores)
+    offset = 0
+    for index, (fingerprint, _) in enumerate([*parts, ("tests", None)]):
+        if fingerprint == "tests":
+            candidates = test_candidates
+        else:
+            candidates = pl.read_parquet(cache / f"{fingerprint}-{tag}.candidates.parquet").drop("digest", "signature")
+            candidates = candidates.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left")
+        kept = candidates.filter(pl.Series(keep[offset:offset + candidates.height]))
+        offset += candidates.height
+        examples = kept.select(
+            "input", "target", "language", "task", "quality_score", source_id=pl.col("id").cast(pl.String),
+            code_chunk_id="id", repo="repo", file_path="file_path", split="split", quality_breakdown="breakdown",
+        ).cast(EXAMPLE_SCHEMA)
+        on_examples(examples)
+        result.examples += examples.height
+    result.dropped = +result.dropped
+    return result
+
+
+def _write(frame: pl.DataFrame, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    frame.write_parquet(temporary)
+    temporary.replace(path)
+
+
+def _link(source: Path, target: Path, stem: str) -> bool:
+    """Hard-link a part's cached files from the previous run's folder; False when they are gone. A file of that
+    name already here holds the same (the name is the part's fingerprint and the scoring key's hash)."""
+    linked = []
+    try:
+        for suffix in ("scores", "candidates"):
+            name = f"{stem}.{suffix}.parquet"
+            if not (target / name).exists():
+                os.link(source / name, target / name)
+                linked.append(target / name)
+        return True
+    except FileNotFoundError:
+        for path in linked:
+            path.unlink(missing_ok=True)
+        return False
+

@@ -261,12 +261,3 @@ def test_rematerializing_training_dataset_never_reopens_a_finished_session(demo_
     assert second != first
     derived = _session_row(demo_database, second)
     assert derived["status"] == "prepared" and derived["stored"] == finished["stored"]
-
-
-def test_steps_run_in_the_runs_process_unless_told_otherwise():
-    from rxt5_assets.definitions import step_executor
-
-    assert defs.executor.name == "in_process"  # RXT5_STEP_EXECUTOR unset: the measured fastest
-    assert step_executor("forkserver").name == "rxt5_forkserver" and step_executor("spawn").name == "multiprocess"
-    with pytest.raises(ValueError, match="forkserver, spawn or in_process"):
-        step_executor("fork")

@@ -41,6 +41,7 @@ DEPLOYMENTS_DIR = ("models", "deployments")
 ACTIVE_LINK = ("models", "active")
 CT2_PREFIX = "ct2-"  # generation.ctranslate.CACHE_PREFIX (not imported: that module is the generation's)
 CT2_LOCK = ".ct2.lock"  # generation.ctranslate.LOCK_FILE
+ASIDE_PREFIX = ".rxt5-clean-"  # a folder moved aside for deletion (what a killed clean may leave)
 DEFAULT_KEEP_RUNS = 3
 DEFAULT_KEEP_VERSIONS = 2
 DEFAULT_MIN_AGE_S = 3600.0
@@ -156,9 +157,11 @@ def plan_run_folders(home: Path, *, in_progress: set[str], keep_runs: int = DEFA
             reasons[folder] = f"changed {int(now - changed[folder])} s ago (< {int(min_age_s)} s)"
         else:
             reasons[folder] = None
-    freed = _freed([f for f in folders if reasons[f] is None])
+    leftovers = sorted(runs.glob(f"{ASIDE_PREFIX}*"))  # a clean killed between its rename and its rmtree
+    freed = _freed([f for f in folders if reasons[f] is None] + leftovers)
     return [Item("run-folder", f, reasons[f], freed.get(f, 0) if reasons[f] is None else _size(f))
-            for f in sorted(folders, key=lambda f: changed[f])]
+            for f in sorted(folders, key=lambda f: changed[f])] + [
+        Item("run-folder", f, None, freed.get(f, 0)) for f in leftovers]
 
 
 def active_deployment(home: Path) -> str | None:
@@ -175,11 +178,12 @@ def plan_ct2_caches(home: Path, *, keep_versions: Iterable[str]) -> list[Item]:
     active = active_deployment(home)
     items = []
     for folder in sorted(p for p in deployments.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        items += [Item("ct2-cache", aside, None, _size(aside)) for aside in sorted(folder.glob(f"{ASIDE_PREFIX}*"))]
         for cache in sorted(p for p in folder.glob(f"{CT2_PREFIX}*") if p.is_dir()):
             if folder.name == active:
-                reason = "the active version's (models/active)"
+                reason = "the active version: models/active points at it"
             elif folder.name in keep:
-                reason = "a recent version's (active or before it in t5_deployments)"
+                reason = "a recently deployed version (t5_deployments)"
             else:
                 reason = None
             items.append(Item("ct2-cache", cache, reason, _size(cache)))
@@ -202,7 +206,10 @@ def _no_conversion_running(deployment: Path) -> Iterator[bool]:
 
 
 def _remove(folder: Path) -> None:
-    aside = folder.parent / f".rxt5-clean-{folder.name}-{uuid.uuid4().hex[:8]}"
+    if folder.name.startswith(ASIDE_PREFIX):  # already out of the way: a killed clean's remains
+        shutil.rmtree(folder)
+        return
+    aside = folder.parent / f"{ASIDE_PREFIX}{folder.name}-{uuid.uuid4().hex[:8]}"
     os.rename(folder, aside)  # one atomic step: afterwards nothing finds the folder under its name
     shutil.rmtree(aside)
 

@@ -157,11 +157,16 @@ def test_clean_plan_keeps_pointed_in_progress_newest_and_recent_folders_and_coun
     assert recent["r7"].keep_reason.startswith("changed ")
     assert {name for name, item in recent.items() if item.removed} == {"r2", "r3", "r4", "r5", "r6"}
 
+    leftover = home / "data" / "runs" / ".rxt5-clean-r0-0badc0de"  # what a clean killed mid-delete leaves
+    _write(leftover / "examples.parquet", 700)
+    items = {item.path.name: item for item in
+             cleanup.plan_run_folders(home, in_progress={"r4"}, keep_runs=2, min_age_s=3600)}
+    assert items[leftover.name].removed and items[leftover.name].bytes == 700
     plan = cleanup.Plan(list(items.values()))
     # a run that started meanwhile, or a pointer that moved meanwhile, keeps its folder at deletion time
     (home / "data" / "latest" / "scored_examples.json").write_text(json.dumps({"folder": "data/runs/r5"}))
     removed = cleanup.apply(plan, home, in_progress={"r2"})
-    assert [item.path.name for item in removed] == ["r3"]
+    assert [item.path.name for item in removed] == ["r3", leftover.name]
     assert sorted(p.name for p in (home / "data" / "runs").iterdir()) == ["r1", "r2", "r4", "r5", "r6", "r7"]
     assert (folders["r2"] / "preprocessed_chunks" / "part-00000.parquet").stat().st_nlink == 1
 

@@ -188,6 +188,7 @@ def test_compute_logs_are_kept_under_rxt5_home(database: Database, tmp_path: Pat
         assert logs, sorted(p.name for p in (home / "dagster" / "compute_logs").rglob("*"))
         # the library's own log lines (evaluation progress, ...) reach the run's event log
         assert instance.get_settings("python_logs")["managed_python_loggers"] == ["rxt5_assets"]
+        assert not instance.nux_enabled  # no "Join the Dagster community" dialog over Dagit's first page
 
 
 def test_importing_the_definitions_imports_neither_torch_nor_transformers():

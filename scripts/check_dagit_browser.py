@@ -3,6 +3,7 @@ and save screenshots.
 
     RXT5_HOME=/tmp/qs bash scripts/setup_rust_elixir_t5_training.sh     # the quick start's database (once)
     .venv/bin/python scripts/check_dagit_browser.py --home /tmp/qs --out /tmp/dagit-shots
+    .venv/bin/python scripts/check_dagit_browser.py --url http://127.0.0.1:3000 --out /tmp/dagit-shots   # running
 
 Pages (each: navigate, wait until every expected string is in the page's text, save `<name>.png`):
 
@@ -10,9 +11,12 @@ Pages (each: navigate, wait until every expected string is in the page's text, s
 * `asset-preprocessed_chunks`, `asset-lora_adapter`, `asset-evaluation_metrics` — an asset's page: its
   description and metadata (counts that chain from asset to asset, the loss curve, the gate's table);
 * `asset-…-plots` — the numeric metadata plotted over materializations;
-* `run` — the newest finished run: its steps and the run log (rxt5's own progress lines among Dagster's);
+* `run` — the newest finished run that trained (a sensor's retrain once there is one, else the quick start's): its
+  steps and the run log;
 * `run-stderr` — that run's captured stderr ("View stdout / stderr"): present, not "No log file available";
 * `sensor` — new_code_chunks_sensor with its ticks (waits for the daemon's first tick) and its target job;
+  `sensor-tick` — the newest tick opened: its skip reason; `sensor-runs` — the sensor's Runs tab, the retrains it
+  launched (when it launched any);
 * `checks-training_dataset`, `checks-evaluation_metrics` — the asset checks with their last results.
 
 Before the browser, GraphQL confirms what a picture cannot prove (base_model has no upstream; the run's compute log
@@ -29,6 +33,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -114,10 +119,10 @@ class Dagit:
             raise RuntimeError(f"GraphQL errors: {answer['errors']}")
         return answer["data"]
 
-    def wait_ready(self, server: subprocess.Popen, timeout: float) -> None:
+    def wait_ready(self, server: subprocess.Popen | None, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if server.poll() is not None:
+            if server is not None and server.poll() is not None:
                 raise RuntimeError(f"dagster dev exited with {server.returncode}")
             try:
                 data = self.graphql("{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }")
@@ -170,10 +175,12 @@ class Browser:
         return result.get("result", {}).get("value") or ""
 
     def click(self, label: str) -> bool:
-        """Click the first button or link whose text is `label` (what a user clicks); False if there is none."""
+        """Click the first button (else link) whose text is `label` (what a user clicks); False if there is none."""
         script = f"""(() => {{
-            const hits = [...document.querySelectorAll('button, a, [role=button]')]
+            const named = sel => [...document.querySelectorAll(sel)]
                 .filter(e => e.innerText && e.innerText.trim() === {json.dumps(label)});
+            const buttons = named('button, [role=button]');  // a tab or toggle before a link of the same name
+            const hits = buttons.length ? buttons : named('a');
             if (!hits.length) return false;
             hits[0].click();
             return true;
@@ -223,13 +230,13 @@ class Browser:
 GRAPH_QUERY = """{
   assetNodes { assetKey { path } groupName description dependencyKeys { path } }
   runsOrError(limit: 30) {
-    ... on Runs { results { runId status jobName stepKeysToExecute assetSelection { path } } } }
+    ... on Runs { results { runId status jobName assetSelection { path } tags { key value } } } }
 }"""
 LOGS_QUERY = """query($runId: ID!) { logsForRun(runId: $runId, limit: 20000) {
   ... on EventConnection { events { __typename ... on LogsCapturedEvent { fileKey stepKeys } } } } }"""
 CAPTURED_QUERY = """query($key: [String!]!) { capturedLogs(logKey: $key) { stdout stderr } }"""
 SENSOR_QUERY = """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
-  ... on Sensor { name sensorState { status ticks(limit: 10) { status skipReason runIds } } } } }"""
+  ... on Sensor { name sensorState { status ticks(limit: 100) { status skipReason runIds } } } } }"""
 
 
 def pick_run(runs: list[dict]) -> dict:
@@ -259,7 +266,9 @@ def wait_for_tick(dagit: Dagit, sensor: str, timeout: float) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--home", required=True, type=Path, help="the RXT5_HOME to open (the quick start's)")
+    parser.add_argument("--home", type=Path, help="the RXT5_HOME to open (the quick start's)")
+    parser.add_argument("--url", help="check this running Dagit (e.g. http://127.0.0.1:3000) instead of starting "
+                                      "`dagster dev` (a second daemon on one instance would tick every sensor twice)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the screenshots and logs")
     parser.add_argument("--port", type=int, help="Dagit's port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
@@ -267,25 +276,29 @@ def main() -> int:
     parser.add_argument("--page-timeout", type=float, default=90, help="seconds a page may take to show its text")
     parser.add_argument("--tick-timeout", type=float, default=180, help="seconds to wait for the sensor's first tick")
     args = parser.parse_args()
-    if not (args.home / "pgdata").is_dir() and not os.environ.get("RXT5_DATABASE_URL"):
+    if args.url is None and args.home is None:
+        parser.error("give --home (start dagster dev on it) or --url (a running Dagit)")
+    if args.url is None and not (args.home / "pgdata").is_dir() and not os.environ.get("RXT5_DATABASE_URL"):
         print(f"check_dagit_browser: {args.home} has no embedded database: run the quick start on it first",
               file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     width, height = (int(v) for v in args.size.split("x"))
     port = args.port or free_port()
-    base = f"http://127.0.0.1:{port}"
+    base = args.url.rstrip("/") if args.url else f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # the project's dagster.yaml, as in the README
-    env.update(RXT5_HOME=str(args.home.resolve()), PYTHONPATH=str(PROJECT), HF_HUB_OFFLINE="1")
+    if args.home is not None:
+        env.update(RXT5_HOME=str(args.home.resolve()), PYTHONPATH=str(PROJECT), HF_HUB_OFFLINE="1")
     dagster = Path(sys.executable).parent / "dagster"
     outcomes: list[Outcome] = []
     server = browser = None
     profile = Path(tempfile.mkdtemp(prefix="rxt5-chromium-"))
     started = time.monotonic()
     try:
-        server = subprocess.Popen([str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=PROJECT, env=env,
-                                  stdout=(args.out / "dagster-dev.log").open("wb"), stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        if args.url is None:
+            server = subprocess.Popen([str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=PROJECT,
+                                      env=env, stdout=(args.out / "dagster-dev.log").open("wb"),
+                                      stderr=subprocess.STDOUT, start_new_session=True)
         dagit = Dagit(base)
         dagit.wait_ready(server, timeout=240)
         print(f"Dagit up at {base} after {time.monotonic() - started:.0f} s")
@@ -316,6 +329,9 @@ def main() -> int:
         ticks = wait_for_tick(dagit, "new_code_chunks_sensor", args.tick_timeout)
         tick_text = (ticks[0].get("skipReason") or "")[:40] if ticks else "(no tick)"
         tick_result = f"{len(ticks[0]['runIds'])} runs requested" if ticks else "(no tick)"
+        sensor_runs = [r for r in data["runsOrError"]["results"]
+                       if any(t["key"] == "dagster/sensor_name" and t["value"] == "new_code_chunks_sensor"
+                              for t in r.get("tags") or [])]
         run_path = f"/runs/{run['runId']}"
         pages = [
             ("asset-graph", "/asset-groups", [*nodes, *groups]),
@@ -359,6 +375,12 @@ def main() -> int:
                 text, missing = browser.wait_for([tick_text] if clicked else [f"a button '{tick_result}'"],
                                                  args.page_timeout)
                 record("sensor-tick", base + path, text, missing)
+                if sensor_runs:  # the sensor's own Runs tab: the retrains it launched
+                    browser.click("Close")
+                    expect_runs = [r["runId"][:8] for r in sensor_runs[:3]]
+                    text, missing = browser.wait_for(expect_runs, args.page_timeout) if browser.click("Runs") else (
+                        browser.text(), ["a 'Runs' tab"])
+                    record("sensor-runs", base + path, text, missing)
     except Exception as exc:  # reported as a failed check, after everything is stopped
         outcomes.append(Outcome("the check itself", base, False, note=f"{type(exc).__name__}: {exc}"))
     finally:
@@ -366,6 +388,10 @@ def main() -> int:
             browser.close()
         stop_group(server)
         shutil.rmtree(profile, ignore_errors=True)
+        if server is not None:  # the temporary instance folder our dagster dev named in its log, if it is left
+            log = (args.out / "dagster-dev.log").read_text(errors="replace")
+            for folder in re.findall(r"Using temporary directory (\S+/\.tmp_dagster_home_\w+)", log):
+                shutil.rmtree(folder, ignore_errors=True)
     failed = [o for o in outcomes if not o.ok]
     for o in outcomes:
         detail = "; ".join(filter(None, [o.note, f"missing {o.missing}" if o.missing else "",

@@ -10,7 +10,8 @@ A pool slot is freed by the process that claimed it, the run process. A run whos
 and stays STARTED: every later training would then wait forever (measured with `dagster asset materialize`).
 `reap_dead_runs` finds the runs that hold or wait for a slot, are not finished, and whose run process is gone, marks
 them failed and frees their slots. It runs in the `rxt5_dead_run_reaper` sensor (every 30 s under `dagster dev` /
-the daemon) and in `scripts/fault_injection.py`; it needs the run process to be on this host: always true with the
+the daemon), in `rxt5 runs reap` (without a daemon; `find_dead_runs` is its --dry-run) and in
+`scripts/fault_injection.py`; it needs the run process to be on this host: always true with the
 embedded database (a Unix socket only), else only for runs tagged `rxt5/host` with this host (lora_adapter and
 active_model_version tag their runs).
 """

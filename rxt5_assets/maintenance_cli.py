@@ -104,9 +104,9 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'run id':36}  {'status':9}  {'started (UTC)':19}  {'duration':16}  job / launched by")
     for row in rows:
-        assets = row["assets"]
+        assets, more = row["assets"], ", …" if len(row["assets"]) > 3 else ""
         what = row["job"] if row["job"] != "__ASSET_JOB" else (
-            f"{len(assets)} assets: {', '.join(assets[:3])}{', …' if len(assets) > 3 else ''}" if assets else "assets")
+            f"{len(assets)} assets: {', '.join(assets[:3])}{more}" if assets else "assets")
         print(f"{row['run_id']:36}  {row['status']:9}  {row['started']:19}  {row['duration']:16}  {what} "
               f"({row['launched_by']}{', ' + row['run_key'] if row['run_key'] else ''})")
     return 0

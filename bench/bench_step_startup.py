@@ -3,8 +3,9 @@
     .venv/bin/python bench/bench_step_startup.py [--rounds 2] [--before /path/to/an/older/checkout]
 
 Runs `dagster asset materialize` of the five data assets (and their four checks: nine steps) on the demo corpus, once
-per executor (RXT5_STEP_EXECUTOR): Dagster's default multiprocess executor (spawn), multiprocess with `start_method:
-forkserver` preloading rxt5_assets.definitions, and in_process (rxt5's default). It reads the run's events: a step's
+per executor (run config `execution: config: steps: …`, rxt5_assets/definitions.py): Dagster's default multiprocess
+executor (spawn), multiprocess with `start_method: forkserver` preloading rxt5_assets.definitions, and in_process
+(rxt5's default). It reads the run's events: a step's
 compute is STEP_START → STEP_SUCCESS, and the overhead is the command's wall time minus the steps' compute
 (interpreter starts, imports of the Definitions, Dagster's own orchestration). The analysis cache is warm (a first run
 fills it) so that compute is the same in each. The `dagster` CLI's own start is part of every variant's overhead.
@@ -24,7 +25,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 DATA_ASSETS = "code_chunks,preprocessed_chunks,scored_examples,cross_language_pairs,training_dataset"
-EXECUTORS = {  # RXT5_STEP_EXECUTOR (rxt5_assets/definitions.py)
+EXECUTORS = {  # run config execution.config.steps (rxt5_assets/definitions.py)
     "multiprocess, spawn (Dagster's default)": "spawn",
     "multiprocess, forkserver preloading the Definitions": "forkserver",
     "in_process (rxt5's default)": "in_process",
@@ -34,10 +35,10 @@ EXECUTORS = {  # RXT5_STEP_EXECUTOR (rxt5_assets/definitions.py)
 def run_once(code: Path, home: Path, dagster_home: Path, executor: str | None) -> dict:
     env = {**os.environ, "RXT5_HOME": str(home), "DAGSTER_HOME": str(dagster_home), "PYTHONPATH": str(code)}
     env.pop("RXT5_DATABASE_URL", None)
-    if executor:
-        env["RXT5_STEP_EXECUTOR"] = executor
     command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "rxt5_assets.definitions",
                "--select", DATA_ASSETS]
+    if executor:
+        command += ["--config-json", json.dumps({"execution": {"config": {"steps": executor}}})]
     started = time.perf_counter()
     subprocess.run(command, cwd=code, env=env, check=True, capture_output=True)
     wall = time.perf_counter() - started

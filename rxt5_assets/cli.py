@@ -28,6 +28,8 @@ examples:
   rxt5 deploy VERSION                 serve VERSION (models/active); `rxt5 rollback` goes back
   rxt5 switch --base | --fine-tuned   serve the bare base, or the fine-tuned version again
   rxt5 summary                        chunks, dataset, base vs fine-tuned, the gate, the active version
+  rxt5 runs list | rxt5 runs reap     Dagster runs without Dagit; free the pool slots of killed runs
+  rxt5 clean --dry-run                what old run folders and CTranslate2 caches would be deleted
 """
 
 
@@ -372,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     from rxt5_assets.retrieval.cli import add_retrieval_commands  # argparse only: no torch at import
 
     add_retrieval_commands(commands)
+
+    from rxt5_assets.maintenance_cli import add_maintenance_commands  # rxt5 runs list|reap, rxt5 clean
+
+    add_maintenance_commands(commands)
     return parser
 
 

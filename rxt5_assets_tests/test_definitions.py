@@ -188,6 +188,7 @@ def test_compute_logs_are_kept_under_rxt5_home(database: Database, tmp_path: Pat
         assert logs, sorted(p.name for p in (home / "dagster" / "compute_logs").rglob("*"))
         # the library's own log lines (evaluation progress, ...) reach the run's event log
         assert instance.get_settings("python_logs")["managed_python_loggers"] == ["rxt5_assets"]
+        assert not instance.nux_enabled  # no "Join the Dagster community" dialog over Dagit's first page
 
 
 def test_importing_the_definitions_imports_neither_torch_nor_transformers():
@@ -261,12 +262,3 @@ def test_rematerializing_training_dataset_never_reopens_a_finished_session(demo_
     assert second != first
     derived = _session_row(demo_database, second)
     assert derived["status"] == "prepared" and derived["stored"] == finished["stored"]
-
-
-def test_steps_run_in_the_runs_process_unless_told_otherwise():
-    from rxt5_assets.definitions import step_executor
-
-    assert defs.executor.name == "in_process"  # RXT5_STEP_EXECUTOR unset: the measured fastest
-    assert step_executor("forkserver").name == "rxt5_forkserver" and step_executor("spawn").name == "multiprocess"
-    with pytest.raises(ValueError, match="forkserver, spawn or in_process"):
-        step_executor("fork")

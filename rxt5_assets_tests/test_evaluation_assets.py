@@ -75,6 +75,8 @@ def test_evaluation_gates_promotion_and_force_overrides(database: Database, tmp_
         instance, result, checks, materialized = _run(resources)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     assert all(check.passed for name, check in checks.items() if name != "candidate_beats_template_floor")
+    floor = checks["candidate_beats_template_floor"]  # Dagit shows a failed warning as "Failed": it says why
+    assert "vs template floor" in floor.description and ("not the gate" in floor.description) != floor.passed
     assert materialized == {"evaluation_metrics", "active_model_version"}
     meta = instance.get_latest_materialization_event(AssetKey("evaluation_metrics")).asset_materialization.metadata
     assert meta["candidate"].value == good.version and meta["active_is_bare_base"].value is True

@@ -352,9 +352,11 @@ def case_secrets(system: System) -> None:
 # Dagster
 
 
-def dagster_config(max_steps: int) -> dict:
+def dagster_config(max_steps: int, steps: str = "in_process") -> dict:
+    """Run config; `steps`: the executor's choice (in_process, rxt5's default, or a process per step)."""
     return {"resources": {"training": {"config": {"max_steps": max_steps, "logging_steps": 5}},
-                          "data_prep": {"config": {"workers": 1}}}}
+                          "data_prep": {"config": {"workers": 1}}},
+            "execution": {"config": {"steps": steps}}}
 
 
 def step_span(log: Path, step: str) -> tuple[float, float] | None:
@@ -380,8 +382,9 @@ def case_dagster(system: System) -> None:
         return
     before = sessions_and_versions(system)
 
-    # SIGKILL of the materialize parent while lora_adapter trains
-    run = system.materialize("lora_adapter", logs / "kill.log", dagster_config(100000))
+    # SIGKILL of the materialize parent while lora_adapter trains in a step process of its own (in_process, the
+    # default, has no step worker to leave behind: the kill ends the step with the run)
+    run = system.materialize("lora_adapter", logs / "kill.log", dagster_config(100000, steps="spawn"))
     wait_until(lambda: system.sql("select count(*) from t5_training_progress p join t5_training_sessions s "
                                   "on s.id = p.training_session_id where s.status = 'training'")[0][0] > 0, 900)
     workers = descendants(run.pid)

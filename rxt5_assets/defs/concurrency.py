@@ -10,7 +10,8 @@ A pool slot is freed by the process that claimed it, the run process. A run whos
 and stays STARTED: every later training would then wait forever (measured with `dagster asset materialize`).
 `reap_dead_runs` finds the runs that hold or wait for a slot, are not finished, and whose run process is gone, marks
 them failed and frees their slots. It runs in the `rxt5_dead_run_reaper` sensor (every 30 s under `dagster dev` /
-the daemon) and in `scripts/fault_injection.py`; it needs the run process to be on this host: always true with the
+the daemon), in `rxt5 runs reap` (without a daemon; `find_dead_runs` is its --dry-run) and in
+`scripts/fault_injection.py`; it needs the run process to be on this host: always true with the
 embedded database (a Unix socket only), else only for runs tagged `rxt5/host` with this host (lora_adapter and
 active_model_version tag their runs).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 
 TRAINING_POOL = "rxt5_training"
 PROMOTION_POOL = "rxt5_promotion"
@@ -60,36 +62,72 @@ def _run_pid(instance, run) -> int | None:
     return records[0].event_log_entry.dagster_event.pid
 
 
-def reap_dead_runs(instance, *, all_local: bool, log=None) -> list[str]:
-    """Mark failed the unfinished runs in rxt5's pools whose run process is gone, and free their slots; returns
-    their ids. `all_local`: every run process is on this host (the embedded database), else only runs tagged with
-    this host are considered."""
+@dataclass(frozen=True)
+class DeadRun:
+    """A run that holds or waits for one of rxt5's pool slots although it cannot use it: its process is gone
+    (`pid` set; reaping marks it failed) or it already finished (`pid` None; reaping only frees its slots)."""
+
+    run_id: str
+    job_name: str
+    status: str
+    pid: int | None
+    pools: tuple[str, ...]
+
+    @property
+    def finished(self) -> bool:
+        return self.pid is None
+
+
+def find_dead_runs(instance, *, all_local: bool) -> list[DeadRun]:
+    """The runs `reap_dead_runs` would reap, changing nothing. `all_local`: every run process is on this host (the
+    embedded database), else only runs tagged with this host are considered."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return []
-    run_ids: set[str] = set()
+    pools_of: dict[str, set[str]] = {}
     for pool in POOLS:
         info = storage.get_concurrency_info(pool)
-        run_ids |= {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}
+        for run_id in {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}:
+            pools_of.setdefault(run_id, set()).add(pool)
     host = socket.gethostname()
-    reaped = []
-    for run_id in sorted(run_ids):
+    dead = []
+    for run_id in sorted(pools_of):
         run = instance.get_run_by_id(run_id)
+        pools = tuple(sorted(pools_of[run_id]))
         if run is None or run.is_finished:
-            storage.free_concurrency_slots_for_run(run_id)  # what the daemon does after free_slots_after_run_end
+            dead.append(DeadRun(run_id, run.job_name if run else "?", run.status.value if run else "DELETED", None,
+                                pools))
             continue
         if not all_local and run.tags.get(HOST_TAG) != host:
             continue
         pid = _run_pid(instance, run)
         if pid is None or _alive(pid):
             continue
-        message = (f"rxt5: the process of this run (pid {pid}) is gone (killed?); marked failed and its pool slots "
-                   "freed so other runs can train/promote")
+        dead.append(DeadRun(run_id, run.job_name, run.status.value, pid, pools))
+    return dead
+
+
+def reap_dead_runs(instance, *, all_local: bool, log=None, dead: list[DeadRun] | None = None) -> list[str]:
+    """Mark failed the unfinished runs in rxt5's pools whose run process is gone, and free their slots (and the slots
+    finished runs still hold); returns the ids of the runs marked failed. `dead`: what `find_dead_runs` returned
+    (default: found now)."""
+    storage = instance.event_log_storage
+    reaped = []
+    for found in find_dead_runs(instance, all_local=all_local) if dead is None else dead:
+        if found.finished:
+            storage.free_concurrency_slots_for_run(found.run_id)  # what the daemon does after free_slots_after_run_end
+            continue
+        run = instance.get_run_by_id(found.run_id)
+        if run is None or run.is_finished:  # finished between the look and now: its own process freed what it held
+            storage.free_concurrency_slots_for_run(found.run_id)
+            continue
+        message = (f"rxt5: the process of this run (pid {found.pid}) is gone (killed?); marked failed and its pool "
+                   "slots freed so other runs can train/promote")
         instance.report_run_failed(run, message=message)
-        storage.free_concurrency_slots_for_run(run_id)
+        storage.free_concurrency_slots_for_run(found.run_id)
         if log is not None:
-            log.warning(f"run {run_id}: {message}")
-        reaped.append(run_id)
+            log.warning(f"run {found.run_id}: {message}")
+        reaped.append(found.run_id)
     return reaped
 
 

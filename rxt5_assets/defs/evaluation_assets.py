@@ -205,8 +205,14 @@ def candidate_beats_template_floor(context: AssetCheckExecutionContext,
                                    database: DatabaseResource) -> AssetCheckResult:
     decision = _evaluation_of_run(database, context.run.run_id)["decision"]
     cand, floor = decision.get("primary_candidate"), decision.get("primary_template")
-    return AssetCheckResult(passed=cand is not None and floor is not None and cand > floor,
-                            severity=AssetCheckSeverity.WARN,
+    passed = cand is not None and floor is not None and cand > floor
+    # Dagit shows a failed WARN check as "Failed": say in words that it is a warning and what it compared
+    compared = (f"candidate {cand:.3f} vs template floor {floor:.3f}" if cand is not None and floor is not None
+                else "no primary metric for the candidate or the template floor")
+    return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.WARN,
+                            description=(f"{compared}: above the floor" if passed else
+                                         f"{compared}: not above the floor (a warning, not the gate; the gate "
+                                         "compares with the active version)"),
                             metadata={"primary_candidate": cand, "primary_template": floor})
 
 

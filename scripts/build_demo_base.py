@@ -193,6 +193,11 @@ and has never seen the organisation's code — nor rxt5's demo corpus, whose rep
 Other crates and other Elixir projects were never trained on: they, and the organisation's own code, are how the
 product is checked on code nobody trained on.
 
+## Replay set
+`replay.jsonl.gz`: {replay_rows:,} of the pretraining examples above (public code only, a seeded sample). A demo
+fine-tune mixes `replay_ratio` of them per org training row (rehearsal), so it learns the org's code without
+forgetting how to write a whole item.
+
 ## Held-out loss during pretraining
 | step | minutes | loss |
 |---:|---:|---:|
@@ -216,7 +221,20 @@ The third phase trained with targets longer than 128 tokens cut without an end-o
 taught the model to stop in the middle of long items); it ran on a loaded machine, hence fewer steps per minute.
 """
 
+REPLAY_FILE = "replay.jsonl.gz"  # training.data.REPLAY_FILE
 SHIPPED_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+
+
+def write_replay_set(train_file: Path, out: Path, rows: int, seed: int = 0) -> None:
+    """A seeded sample of the base's own pretraining examples (public code only), gzipped and written
+    deterministically: the rows a demo fine-tune rehearses (`replay_ratio`) so it keeps what the base knew."""
+    import gzip
+    import random
+
+    lines = [line for line in train_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    picked = sorted(random.Random(seed).sample(range(len(lines)), min(rows, len(lines))))
+    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
+        fh.write("".join(lines[i] + "\n" for i in picked).encode("utf-8"))
 
 
 def cmd_install(args: argparse.Namespace) -> int:
@@ -236,7 +254,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         first_loss=meta["first_loss"], final_loss=meta["final_loss"], eval_rows=meta.get("eval_rows", "?"),
         eval_first=history[0]["eval_loss"], eval_last=history[-1]["eval_loss"], fingerprint=meta["fingerprint"],
         rust_crate_count=len(RUST_CRATES), packages=" ".join(DEBIAN_PACKAGES), elixir_apps=", ".join(ELIXIR_APPS),
-        quality_threshold=meta.get("quality_threshold", "?"),
+        quality_threshold=meta.get("quality_threshold", "?"), replay_rows=args.replay_rows,
         mix=json.dumps(meta.get("corpus", {}).get("dataset_manifest", {}).get("available_train", {})),
         phases="; then ".join(f"{ph['steps']:,} steps at peak lr {ph['learning_rate']:g} ({ph['seconds'] / 60:.0f} min)"
                               for ph in meta.get("phases") or [{"steps": meta["steps"], "seconds": meta["train_seconds"],
@@ -248,6 +266,8 @@ def cmd_install(args: argparse.Namespace) -> int:
     for name in SHIPPED_FILES:
         if (source / name).is_file():
             shutil.copy2(source / name, DEMO_BASE_DIR / name)
+    write_replay_set(Path(args.work).resolve() / "dataset" / "train.jsonl", DEMO_BASE_DIR / REPLAY_FILE,
+                     args.replay_rows)
     (DEMO_BASE_DIR / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     (DEMO_BASE_DIR / "README.md").write_text(card)
     size = sum(f.stat().st_size for f in DEMO_BASE_DIR.iterdir()) / 1e6
@@ -279,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("install", help="copy a built base into rxt5_assets/models/demo_base with its model card")
     p.add_argument("--from", dest="source", required=True, help="a folder under <work>/bases")
+    p.add_argument("--replay-rows", type=int, default=4000,
+                   help="pretraining examples shipped as the base's replay set (replay.jsonl.gz)")
     p.set_defaults(func=cmd_install)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)

@@ -73,6 +73,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         "trainable tokens: the org's identifiers live in the embeddings; the tie to lm_head is kept "
                         f"and merges) (default: {PRODUCTION_DEFAULTS['lora_trainable_tokens']} for a CodeT5+ base, "
                         f"{SMALL_BASE_DEFAULTS['lora_trainable_tokens']} for demo/tiny)")
+    g.add_argument("--replay-ratio", type=finite_float, default=None, metavar="R",
+                   help="mix in R rows of the base's own public pretraining examples per training row (rehearsal, "
+                        "so the fine-tune keeps what the base knew) (default: "
+                        f"{SMALL_BASE_DEFAULTS['replay_ratio']:g} for the demo base, which ships its replay set; "
+                        f"{PRODUCTION_DEFAULTS['replay_ratio']:g} otherwise)")
+    g.add_argument("--replay-file", type=Path, default=None, metavar="JSONL",
+                   help="replay rows in the training format, .jsonl or .jsonl.gz (default: the base folder's "
+                        "replay.jsonl.gz)")
     g.add_argument("--init-adapter", type=Path, default=None, metavar="DIR",
                    help="continue from this LoRA adapter folder (e.g. the active version's, $RXT5_HOME/models/active): "
                         "its weights start the new adapter; it must be trained on the same base weights")
@@ -126,7 +134,8 @@ def config_from_args(ns: argparse.Namespace, models_dir: Path | str, **overrides
     """A TrainConfig from parsed `rxt5 train` flags; `overrides` set any other TrainConfig field. Epochs, learning
     rate and LoRA target modules not given take the defaults of the chosen base (`defaults_for_base`)."""
     chosen = {"epochs": ns.epochs, "learning_rate": ns.learning_rate, "lora_target_modules": ns.lora_target_modules,
-              "lora_r": ns.lora_r, "lora_alpha": ns.lora_alpha, "lora_trainable_tokens": ns.lora_trainable_tokens}
+              "lora_r": ns.lora_r, "lora_alpha": ns.lora_alpha, "lora_trainable_tokens": ns.lora_trainable_tokens,
+              "replay_ratio": ns.replay_ratio}
     kwargs = dict(
         **{**defaults_for_base(ns.base_model), **{k: v for k, v in chosen.items() if v is not None}},
         train_file=ns.train_file, eval_file=ns.eval_file, output_dir=ns.output_dir, models_dir=Path(models_dir),
@@ -137,7 +146,7 @@ def config_from_args(ns: argparse.Namespace, models_dir: Path | str, **overrides
         gradient_checkpointing=ns.gradient_checkpointing,
         cross_language_learning=ns.cross_language_learning, rust_weight=ns.rust_weight,
         elixir_weight=ns.elixir_weight, cross_language_weight=ns.cross_language_weight,
-        init_adapter=ns.init_adapter,
+        init_adapter=ns.init_adapter, replay_file=ns.replay_file,
     )
     kwargs.update(overrides)
     return TrainConfig(**kwargs)

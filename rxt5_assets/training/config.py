@@ -29,15 +29,19 @@ PRODUCTION_BASE_MODEL = "Salesforce/codet5p-770m"
 # on tied weights does not survive merge_and_unload (measured: loss 3.74 -> 3.96); peft's trainable tokens on the
 # 2,000 most frequent training tokens do (same loss after the merge) and take Rust's eval loss from -6.7 % to -9.9 %.
 PRODUCTION_DEFAULTS = {"epochs": 12.0, "learning_rate": 2e-4, "lora_target_modules": ("q", "v"), "lora_r": 16,
-                       "lora_alpha": 32, "lora_trainable_tokens": 0}
+                       "lora_alpha": 32, "lora_trainable_tokens": 0, "replay_ratio": 0.0}
 SMALL_BASE_DEFAULTS = {"epochs": 3.0, "learning_rate": 2e-3, "lora_target_modules": ("q", "k", "v", "o", "wi", "wo"),
-                       "lora_r": 16, "lora_alpha": 32, "lora_trainable_tokens": 2000}
+                       "lora_r": 16, "lora_alpha": 32, "lora_trainable_tokens": 2000, "replay_ratio": 0.5}
 
 
 def defaults_for_base(base_model: str) -> dict[str, Any]:
     """epochs, learning_rate, LoRA target modules, rank and alpha for a base: measured demo values for the small
     shipped/scratch bases, the seed's for anything else (CodeT5+)."""
-    return dict(SMALL_BASE_DEFAULTS if base_model in SMALL_BASES else PRODUCTION_DEFAULTS)
+    if base_model == DEMO:
+        return dict(SMALL_BASE_DEFAULTS)
+    if base_model in SMALL_BASES:  # `tiny` is built from the org's own data: no public replay set to mix in
+        return {**SMALL_BASE_DEFAULTS, "replay_ratio": 0.0}
+    return dict(PRODUCTION_DEFAULTS)
 
 
 class TrainConfigError(UserFacingError, ValueError):
@@ -102,6 +106,11 @@ class TrainConfig:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA branch."})
     lora_target_modules: tuple[str, ...] = field(default=("q", "v"), metadata={"help": "T5 modules LoRA wraps."})
+    replay_ratio: float = field(default=0.0, metadata={
+        "help": "Mix in this many rows of the base's own public pretraining examples per training row (rehearsal: "
+                "the fine-tune keeps what the base knew). The demo base ships its replay set; 0: off."})
+    replay_file: Path | None = field(default=None, metadata={
+        "help": "JSONL(.gz) of replay rows in the training format (default: the base folder's replay.jsonl.gz)."})
     lora_trainable_tokens: int = field(default=0, metadata={
         "help": "Also train the embeddings of the N tokens seen most often in the training split (peft trainable "
                 "tokens; the org's identifiers live there, and LoRA on linear layers cannot reach them). 0: off."})
@@ -135,6 +144,8 @@ class TrainConfig:
         if self.eval_file is not None:
             self.eval_file = Path(self.eval_file)
         self.lora_target_modules = tuple(self.lora_target_modules)
+        if self.replay_file is not None:
+            self.replay_file = Path(self.replay_file)
         if self.init_adapter is not None:
             self.init_adapter = Path(self.init_adapter)
         self.validate()
@@ -166,6 +177,10 @@ class TrainConfig:
             problems.append(f"max_steps must be >= 1 or None (got {self.max_steps})")
         if self.save_total_limit is not None and self.save_total_limit < 1:
             problems.append(f"save_total_limit must be >= 1 or None (got {self.save_total_limit})")
+        if self.replay_ratio < 0:
+            problems.append(f"replay_ratio must be >= 0 (got {self.replay_ratio})")
+        if self.replay_file is not None and not self.replay_file.is_file():
+            problems.append(f"replay_file {self.replay_file} does not exist")
         if self.lora_trainable_tokens < 0:
             problems.append(f"lora_trainable_tokens must be >= 0 (got {self.lora_trainable_tokens})")
         if self.lora and not self.lora_target_modules:
@@ -189,11 +204,13 @@ class TrainConfig:
         keys = ("base_model", "epochs", "learning_rate", "train_batch_size", "gradient_accumulation",
                 "max_source_length", "max_target_length", "warmup_ratio", "weight_decay", "max_grad_norm", "max_steps",
                 "precision", "seed", "gradient_checkpointing", "lora", "lora_r", "lora_alpha", "lora_dropout",
-                "lora_target_modules", "lora_trainable_tokens", "cross_language_learning", "rust_weight", "elixir_weight",
+                "lora_target_modules", "lora_trainable_tokens", "replay_ratio", "replay_file",
+                "cross_language_learning", "rust_weight", "elixir_weight",
                 "cross_language_weight", "init_adapter")
         out = {k: getattr(self, k) for k in keys}
         out["lora_target_modules"] = list(self.lora_target_modules)
         out["init_adapter"] = str(self.init_adapter) if self.init_adapter is not None else None
+        out["replay_file"] = str(self.replay_file) if self.replay_file is not None else None
         return out
 
     def to_dict(self) -> dict[str, Any]:

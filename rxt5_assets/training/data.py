@@ -10,6 +10,7 @@ one more with probability frac(w). Weight 1 keeps every example exactly once; 0 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -84,11 +85,13 @@ def _parse_line(path: Path, lineno: int, line: str) -> Example:
 def read_jsonl(path: Path | str, *, required: bool = True) -> list[Example]:
     """All examples in `path`; blank lines are skipped. Raises TrainingDataError naming `path:line` on a bad line,
     and when the file holds no examples at all while `required`."""
+    import gzip
+
     path = Path(path)
     if not path.is_file():
         raise TrainingDataError(f"{path}: no such file")
     examples: list[Example] = []
-    with path.open("rb") as fh:
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as fh:
         for lineno, raw_bytes in enumerate(fh, start=1):
             try:
                 raw = raw_bytes.decode("utf-8")
@@ -113,6 +116,7 @@ class LanguageMix:
     per_language: dict[str, int]
     per_task: dict[str, int]
     dropped_cross_language: int
+    replay_per_language: dict[str, int] = field(default_factory=dict)  # the base's own public rows mixed in
 
     @property
     def total(self) -> int:
@@ -121,7 +125,8 @@ class LanguageMix:
     def as_dict(self) -> dict[str, Any]:
         return {"read_per_language": dict(self.read_per_language), "per_language": dict(self.per_language),
                 "per_task": dict(self.per_task), "dropped_cross_language": self.dropped_cross_language,
-                "total": self.total}
+                "total": self.total, "replay_per_language": dict(self.replay_per_language),
+                "replay_total": sum(self.replay_per_language.values())}
 
 
 def expected_copies(example: Example, language_weight: float) -> float:
@@ -156,7 +161,8 @@ def apply_weights(examples: Iterable[Example], *, weight_of, seed: int,
 
 
 def load_training_examples(config) -> tuple[list[Example], LanguageMix]:
-    """Read `config.train_file` and apply the config's language weights. Raises TrainingDataError when nothing is left."""
+    """Read `config.train_file`, apply the config's language weights, then mix in the replay rows
+    (`replay_examples`). Raises TrainingDataError when nothing of the org's is left."""
     raw = read_jsonl(config.train_file)
     weighted, mix = apply_weights(raw, weight_of=config.language_weight, seed=config.seed,
                                   cross_language_learning=config.cross_language_learning)
@@ -166,7 +172,43 @@ def load_training_examples(config) -> tuple[list[Example], LanguageMix]:
             f"rust_weight={config.rust_weight}, elixir_weight={config.elixir_weight}, "
             f"cross_language_weight={config.cross_language_weight}, "
             f"cross_language_learning={config.cross_language_learning})")
-    return weighted, mix
+    replay = replay_examples(config, len(weighted))
+    if replay:
+        mix = dataclasses.replace(mix, replay_per_language=dict(sorted(Counter(e.language for e in replay).items())))
+    return weighted + replay, mix
+
+
+REPLAY_FILE = "replay.jsonl.gz"  # next to a base's weights: a sample of the public examples it was pretrained on
+
+
+def replay_file_for(config) -> Path | None:
+    """The replay set a config uses: `replay_file` when given, else the base folder's own `replay.jsonl.gz` (the
+    shipped demo base has one; a CodeT5+ base has none)."""
+    if getattr(config, "replay_file", None) is not None:
+        return Path(config.replay_file)
+    from rxt5_assets.training.base_model import resolve_base_path
+
+    folder = Path(resolve_base_path(config.base_model, models_dir=config.models_dir)).expanduser()
+    return folder / REPLAY_FILE if (folder / REPLAY_FILE).is_file() else None
+
+
+def replay_examples(config, n_train: int) -> list[Example]:
+    """round(replay_ratio x n_train) rows drawn (seeded, without replacement) from the base's replay set: rehearsal
+    of what the base already knew, so a fine-tune on a small org corpus learns the org's code without forgetting how
+    to write a whole item (measured on the demo: README "How the model is trained"). The org's eval split is not
+    touched. [] when replay_ratio is 0."""
+    ratio = float(getattr(config, "replay_ratio", 0.0) or 0.0)
+    if ratio <= 0:
+        return []
+    path = replay_file_for(config)
+    if path is None:
+        raise TrainingDataError(
+            f"replay_ratio={ratio:g} needs a replay set, and base {config.base_model!r} ships none ({REPLAY_FILE}); "
+            "give --replay-file (JSONL of public examples in the training format) or set --replay-ratio 0")
+    pool = read_jsonl(path)
+    wanted = min(len(pool), round(ratio * n_train))
+    picked = random.Random(config.seed).sample(range(len(pool)), wanted)
+    return [dataclasses.replace(pool[i], extra={**pool[i].extra, "replay": True}) for i in sorted(picked)]
 
 
 def load_eval_examples(config) -> list[Example]:

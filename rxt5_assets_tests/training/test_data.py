@@ -136,3 +136,39 @@ def test_config_validation(tmp_path):
     assert isinstance(cfg.train_file, Path)
     assert cfg.language_weight("rust->elixir") == 1.0 and cfg.language_weight("python") == 1.0
     assert TrainConfig.field_help("cross_language_weight")
+
+
+def test_the_demo_base_replays_its_own_public_examples(tmp_path):
+    """replay_ratio: round(ratio x rows) of the shipped base's replay set join the org's rows (seeded, never the eval
+    split), counted in the mix; `tiny` has none by default, and asking for replay without a set is a clear error."""
+    from rxt5_assets.training.config import defaults_for_base
+    from rxt5_assets.training.data import REPLAY_FILE, load_training_examples, replay_file_for
+
+    train = tmp_path / "train.jsonl"
+    write_jsonl(train, synthetic_examples(40, seed=1, prefix="org"))
+    demo = TrainConfig(train_file=train, output_dir=tmp_path / "o", models_dir=tmp_path / "m", base_model="demo",
+                       **defaults_for_base("demo"))
+    assert demo.replay_ratio == 0.5 and replay_file_for(demo).name == REPLAY_FILE
+    rows, mix = load_training_examples(demo)
+    replayed = [e for e in rows if e.extra.get("replay")]
+    assert len(rows) == 40 + 20 and len(replayed) == 20 and sum(mix.replay_per_language.values()) == 20
+    assert not any(e.source_id.startswith("org") for e in replayed)  # public rows, not the org's
+    again, _ = load_training_examples(demo)
+    assert [e.input for e in again] == [e.input for e in rows]  # seeded
+    assert mix.as_dict()["replay_total"] == 20 and sum(mix.per_language.values()) == 40
+
+    tiny = TrainConfig(train_file=train, output_dir=tmp_path / "o", models_dir=tmp_path / "m", base_model="tiny",
+                       **defaults_for_base("tiny"))
+    assert tiny.replay_ratio == 0 and len(load_training_examples(tiny)[0]) == 40
+    asked = TrainConfig(train_file=train, output_dir=tmp_path / "o", models_dir=tmp_path / "m", base_model="tiny",
+                        replay_ratio=1.0)
+    with pytest.raises(TrainingDataError, match="needs a replay set"):
+        load_training_examples(asked)
+    own = tmp_path / "mine.jsonl"
+    write_jsonl(own, synthetic_examples(5, seed=9, prefix="public"))
+    given = TrainConfig(train_file=train, output_dir=tmp_path / "o", models_dir=tmp_path / "m", base_model="tiny",
+                        replay_ratio=1.0, replay_file=own)
+    assert len(load_training_examples(given)[0]) == 45  # all 5 of a smaller set
+    with pytest.raises(TrainConfigError, match="replay_file"):
+        TrainConfig(train_file=train, output_dir=tmp_path / "o", models_dir=tmp_path / "m", replay_ratio=1.0,
+                    replay_file=tmp_path / "absent.jsonl")

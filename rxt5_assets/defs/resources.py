@@ -101,7 +101,7 @@ class TrainingResource(ConfigurableResource):
     lora_dropout: float = Field(default=0.05, description="LoRA dropout")
     replay_ratio: Optional[float] = Field(
         default=None, description="rows of the base's own public pretraining examples mixed in per training row "
-                                  "(rehearsal); unset: 0.5 for the shipped demo base (measured), 0 otherwise")
+                                  "(rehearsal); unset: 1.0 for the shipped demo base (measured), 0 otherwise")
     lora_trainable_tokens: Optional[int] = Field(
         default=None, description="also train the embeddings of the N most frequent training tokens (peft trainable "
                                   "tokens); unset: 0 for CodeT5+, the measured demo default for `demo`/`tiny`")

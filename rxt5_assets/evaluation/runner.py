@@ -249,7 +249,9 @@ def generate_candidates(model, tokenizer, inputs: Sequence[str], settings: Evalu
     ordered = [inputs[i] for i in order]
     common = dict(max_new_tokens=settings.max_new_tokens, repetition_penalty=settings.repetition_penalty,
                   max_source_length=settings.max_source_length, batch_size=settings.batch_size)
+    log.info("greedy generation on %d rows ...", len(ordered))
     greedy_ids = generate_ids(model, tokenizer, ordered, **common)
+    log.info("greedy done in %.0f s; sampling %d candidates per row ...", time.perf_counter() - start, settings.k)
     torch.manual_seed(settings.seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(settings.seed)

@@ -59,6 +59,11 @@ def _looks_like_path(name: str) -> bool:
 def load_base_model(name_or_path: str, *, models_dir: Path | str, allow_download: bool = False,
                     dtype: Any = None) -> tuple[Any, Any]:
     """`_load_base_model` under MODEL_LOAD_LOCK."""
+    import warnings
+
+    # peft reads transformers' deprecated `is_gradient_checkpointing` on every wrap: a FutureWarning in each step's
+    # stderr that says nothing to an rxt5 user
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     with MODEL_LOAD_LOCK:
         return _load_base_model(name_or_path, models_dir=models_dir, allow_download=allow_download, dtype=dtype)
 

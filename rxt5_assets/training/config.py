@@ -31,7 +31,7 @@ PRODUCTION_BASE_MODEL = "Salesforce/codet5p-770m"
 PRODUCTION_DEFAULTS = {"epochs": 12.0, "learning_rate": 2e-4, "lora_target_modules": ("q", "v"), "lora_r": 16,
                        "lora_alpha": 32, "lora_trainable_tokens": 0, "replay_ratio": 0.0}
 SMALL_BASE_DEFAULTS = {"epochs": 3.0, "learning_rate": 2e-3, "lora_target_modules": ("q", "k", "v", "o", "wi", "wo"),
-                       "lora_r": 16, "lora_alpha": 32, "lora_trainable_tokens": 2000, "replay_ratio": 0.5}
+                       "lora_r": 16, "lora_alpha": 32, "lora_trainable_tokens": 2000, "replay_ratio": 1.0}
 
 
 def defaults_for_base(base_model: str) -> dict[str, Any]:

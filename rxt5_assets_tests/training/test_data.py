@@ -148,14 +148,15 @@ def test_the_demo_base_replays_its_own_public_examples(tmp_path):
     write_jsonl(train, synthetic_examples(40, seed=1, prefix="org"))
     demo = TrainConfig(train_file=train, output_dir=tmp_path / "o", models_dir=tmp_path / "m", base_model="demo",
                        **defaults_for_base("demo"))
-    assert demo.replay_ratio == 0.5 and replay_file_for(demo).name == REPLAY_FILE
+    assert demo.replay_ratio == 1.0 and replay_file_for(demo).name == REPLAY_FILE
     rows, mix = load_training_examples(demo)
     replayed = [e for e in rows if e.extra.get("replay")]
-    assert len(rows) == 40 + 20 and len(replayed) == 20 and sum(mix.replay_per_language.values()) == 20
+    assert len(rows) == 40 + 40 and len(replayed) == 40 and sum(mix.replay_per_language.values()) == 40
     assert not any(e.source_id.startswith("org") for e in replayed)  # public rows, not the org's
     again, _ = load_training_examples(demo)
     assert [e.input for e in again] == [e.input for e in rows]  # seeded
-    assert mix.as_dict()["replay_total"] == 20 and sum(mix.per_language.values()) == 40
+    assert mix.as_dict()["replay_total"] == 40 and sum(mix.per_language.values()) == 40
+    assert mix.replay_per_language == mix.per_language  # rehearsal in the org's own language mix
 
     tiny = TrainConfig(train_file=train, output_dir=tmp_path / "o", models_dir=tmp_path / "m", base_model="tiny",
                        **defaults_for_base("tiny"))

@@ -172,7 +172,7 @@ def load_training_examples(config) -> tuple[list[Example], LanguageMix]:
             f"rust_weight={config.rust_weight}, elixir_weight={config.elixir_weight}, "
             f"cross_language_weight={config.cross_language_weight}, "
             f"cross_language_learning={config.cross_language_learning})")
-    replay = replay_examples(config, len(weighted), org_mix=mix.per_language)
+    replay = replay_examples(config, len(weighted))
     if replay:
         mix = dataclasses.replace(mix, replay_per_language=dict(sorted(Counter(e.language for e in replay).items())))
     return weighted + replay, mix
@@ -192,9 +192,8 @@ def replay_file_for(config) -> Path | None:
     return folder / REPLAY_FILE if (folder / REPLAY_FILE).is_file() else None
 
 
-def replay_examples(config, n_train: int, org_mix: dict[str, int] | None = None) -> list[Example]:
-    """round(replay_ratio x n_train) rows drawn (seeded, without replacement) from the base's replay set — per
-    language in the proportions of `org_mix` (rows per language of the org's training set) when given: rehearsal
+def replay_examples(config, n_train: int) -> list[Example]:
+    """round(replay_ratio x n_train) rows drawn (seeded, without replacement) from the base's replay set: rehearsal
     of what the base already knew, so a fine-tune on a small org corpus learns the org's code without forgetting how
     to write a whole item (measured on the demo: README "How the model is trained"). The org's eval split is not
     touched. [] when replay_ratio is 0."""
@@ -207,16 +206,8 @@ def replay_examples(config, n_train: int, org_mix: dict[str, int] | None = None)
             f"replay_ratio={ratio:g} needs a replay set, and base {config.base_model!r} ships none ({REPLAY_FILE}); "
             "give --replay-file (JSONL of public examples in the training format) or set --replay-ratio 0")
     pool = read_jsonl(path)
-    rng = random.Random(config.seed)
-    by_language: dict[str, list[int]] = {}
-    for i, example in enumerate(pool):
-        by_language.setdefault(example.language, []).append(i)
-    picked: list[int] = []
-    # per language, in the org's own mix: the public corpus is mostly Rust, and an Elixir-heavy org would otherwise
-    # rehearse Rust and forget Elixir
-    for language, count in sorted((org_mix or {"": n_train}).items()):
-        candidates = by_language.get(language, []) if org_mix else list(range(len(pool)))
-        picked.extend(rng.sample(candidates, min(len(candidates), round(ratio * count))))
+    wanted = min(len(pool), round(ratio * n_train))
+    picked = random.Random(config.seed).sample(range(len(pool)), wanted)
     return [dataclasses.replace(pool[i], extra={**pool[i].extra, "replay": True}) for i in sorted(picked)]
 
 

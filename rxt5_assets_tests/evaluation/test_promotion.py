@@ -198,13 +198,18 @@ def test_a_failed_or_interrupted_evaluation_changes_nothing(database, trained, r
     command = [sys.executable, "-m", "rxt5_assets.cli", "evaluate", "--candidate", "v-good", "--eval-file",
                str(trained.eval_file), "--models-dir", str(trained.models_dir), "--k", "16", "--max-new-tokens", "96",
                "--seed", "5"]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    with database.connect() as conn:  # only this process's evaluation counts, not a row another test left
+        before = {r[0] for r in conn.execute("select id from t5_evaluations").fetchall()}
+    # the child starts with Ctrl-C's default disposition whatever this process's is: a process started with SIGINT
+    # ignored keeps ignoring it (as a background job should), and seen twice in the full suite under load
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     with database.connect() as conn:
         while time.monotonic() < deadline and process.poll() is None:
-            running = conn.execute("select count(*) from t5_evaluations where status = 'running'").fetchone()[0]
+            running = {r[0] for r in conn.execute("select id from t5_evaluations where status = 'running'")}
             conn.commit()
-            if running:
+            if running - before:
                 process.send_signal(signal.SIGINT)
                 break
             time.sleep(0.01)

@@ -42,6 +42,13 @@ def stop_with_parent(grace_seconds: float = 30.0, logger: logging.Logger | None 
         return True
     _started = True
     out = logger or log
+    import signal
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) in (
+            signal.SIG_IGN, signal.SIG_DFL, None):
+        # interrupt_main() does nothing while SIGINT is ignored (a worker inherits that from its parent); stopping
+        # on the parent's death needs Python's own handler
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def watch() -> None:
         parent.join()  # returns when the parent's sentinel closes: the parent is gone

@@ -63,3 +63,17 @@ def database(empty_database) -> Database:
     """A fresh, migrated database."""
     empty_database.migrate()
     return empty_database
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_python_after_each_test():
+    """Every test leaves Ctrl-C as Python handles it. Something in the suite (a library's C code: Python's
+    signal.getsignal did not see it) left SIGINT ignored at the OS level, and every process a later test started
+    inherited that: `rxt5 evaluate` could not be interrupted, and a step worker's stop-on-parent-death
+    (`_thread.interrupt_main`, a no-op while SIGINT is ignored) never raised."""
+    import signal
+    import threading
+
+    yield
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -155,6 +155,8 @@ def test_dagster_dev_serves_the_graph_with_storage_in_postgres(tmp_path: Path):
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+        if (tmp_path / "home" / "pgdata").is_dir():  # the embedded server dagster dev started outlived the test
+            embedded_server(tmp_path / "home").cleanup()
 
 
 def test_quality_weights_are_configurable_from_dagster():

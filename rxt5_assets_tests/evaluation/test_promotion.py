@@ -214,7 +214,8 @@ def test_a_failed_or_interrupted_evaluation_changes_nothing(database, trained, r
                 break
             time.sleep(0.01)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr  # `rxt5: interrupted`
+    # `rxt5: interrupted` and 130; -2 when the interpreter's shutdown is interrupted too (seen once on a clean clone)
+    assert "rxt5: interrupted" in stderr and process.returncode in (130, -signal.SIGINT), stderr
     with database.connect() as conn:
         runs = conn.execute("select status, error, (select count(*) from t5_evaluation_results r "
                             "where r.evaluation_id = e.id) from t5_evaluations e order by inserted_at").fetchall()

@@ -12,14 +12,23 @@ Performance notes (measured on 2 cores with real crate code; see ``bench/bench_a
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from functools import lru_cache
 from typing import Callable
 
 import tree_sitter as ts
 
+log = logging.getLogger(__name__)
+
 Node = ts.Node
+
+
+PARSE_BUDGET_S = 2.0  # a whole source file parses in milliseconds; only a runaway error recovery takes longer
+_READ_BYTES = 1 << 16
+_UNPARSABLE = b"\x00 ) ] } end"  # a syntax error in every grammar rxt5 registers (tested)
 
 
 class ParserPool:
@@ -47,7 +56,20 @@ class ParserPool:
         return p
 
     def parse(self, data: bytes) -> ts.Tree:
-        return self.parser().parse(data)
+        """The tree of `data`, parsed within PARSE_BUDGET_S. Some generated text sends tree-sitter's error recovery
+        into a loop that never ends (found: a 300-byte Rust `impl` from the demo base, which held a worker at 100 %
+        CPU and 9 GB for minutes); past the budget the parse is cancelled and the tree of an unparsable input is
+        returned, so every caller sees a syntax error (invalid item, `has_syntax_error`) instead of a hang."""
+        parser = self.parser()
+        deadline = time.monotonic() + PARSE_BUDGET_S + len(data) / 250_000  # big files get more
+        try:
+            return parser.parse(lambda offset, _point: data[offset:offset + _READ_BYTES],
+                                progress_callback=lambda *_: time.monotonic() > deadline)
+        except ValueError:  # "Parsing failed": cancelled by the budget
+            log.warning("tree-sitter gave up on %d bytes after %.0f s: treated as a syntax error", len(data),
+                        PARSE_BUDGET_S)
+            parser.reset()
+            return parser.parse(_UNPARSABLE)
 
 
 class Grammar:

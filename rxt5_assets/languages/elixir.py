@@ -86,6 +86,7 @@ K_NIL = _k("nil")
 K_BOOLEAN = _k("boolean")
 K_LIST = _k("list")
 K_STAB_CLAUSE = _k("stab_clause")
+_BLOCK_CLAUSE_IDS = frozenset(_k(t) for t in ("else_block", "after_block", "rescue_block", "catch_block"))
 F_OPERATOR = _f("operator")
 F_LEFT = _f("left")
 F_KEY = _f("key")
@@ -910,6 +911,40 @@ class ElixirLanguage:
             "spec": spec,
             "tests": tests,
         }
+
+    # ---------------------------------------------------------------- shortening
+    def closed_prefixes(self, code: str) -> list[str]:
+        """The item cut after an expression of a ``do`` block and closed by that block's own ``end`` line (and every
+        enclosing one), shortest first: a module's first definitions, a function's first clauses or expressions, a
+        ``case``'s first clauses. What a training target longer than the token budget becomes instead of a cut that
+        never reaches ``end`` (training.fit). Never ends on a module attribute (a ``@doc``/``@spec`` left without
+        its function) or a comment."""
+        data = code.encode("utf-8")
+        root = _POOL.parse(data).root_node
+        items = [n for n in root.named_children
+                 if n.kind_id == K_CALL and (_call_target(data, n) in MODULE_KINDS or _call_target(data, n) in DEF_KINDS)]
+        cuts: list[bytes] = [data[:n.end_byte] for n in items[:-1]]
+        for n in items:
+            self._member_cuts(data, n, b"", cuts)
+        whole = data[:items[-1].end_byte] if items else b""
+        return sorted({c.decode("utf-8", "replace") for c in cuts if c != whole}, key=len)
+
+    @classmethod
+    def _member_cuts(cls, data: bytes, call, outer_closing: bytes, cuts: list[bytes]) -> None:
+        block = _do_block(call)
+        if block is None or data[block.end_byte - 3:block.end_byte] != b"end":
+            return
+        close_at = block.end_byte - 3
+        line_start = data.rfind(b"\n", 0, close_at) + 1
+        closing = b"\n" + data[line_start if not data[line_start:close_at].strip() else close_at:call.end_byte]
+        closing += outer_closing
+        for m in block.named_children:
+            if m.kind_id == K_COMMENT or _attr_name(data, m) is not None:
+                continue
+            if m.kind_id not in _BLOCK_CLAUSE_IDS:  # else/rescue/after blocks: cut before them, never after
+                cuts.append(data[:m.end_byte].rstrip() + closing)
+            if m.kind_id == K_CALL:  # a nested def / case / if / with …: cut inside it too
+                cls._member_cuts(data, m, closing, cuts)
 
     # ---------------------------------------------------------------- validity
     def is_valid_item(self, code: str, kind: str | None = None) -> bool:

@@ -102,6 +102,14 @@ class TrainingResource(ConfigurableResource):
     replay_ratio: Optional[float] = Field(
         default=None, description="rows of the base's own public pretraining examples mixed in per training row "
                                   "(rehearsal); unset: 1.0 for the shipped demo base (measured), 0 otherwise")
+    fit_item_targets: Optional[bool] = Field(
+        default=None, description="a whole-item training target longer than max_target_length becomes its longest "
+                                  "closed prefix that fits, not a cut that never closes; unset: the measured "
+                                  "default for the base (README)")
+    self_training_k: Optional[int] = Field(
+        default=None, description="self-training on valid samples: K base candidates per item prompt of the training "
+                                  "split, the strict-valid one closest to the reference joins the rows; 0: off; "
+                                  "unset: the measured default for the base (8 for demo, 0 for CodeT5+)")
     lora_trainable_tokens: Optional[int] = Field(
         default=None, description="also train the embeddings of the N most frequent training tokens (peft trainable "
                                   "tokens); unset: 0 for CodeT5+, the measured demo default for `demo`/`tiny`")
@@ -133,5 +141,6 @@ class TrainingResource(ConfigurableResource):
         chosen = {"epochs": self.epochs, "learning_rate": self.learning_rate,
                   "lora_target_modules": tuple(self.lora_target_modules) if self.lora_target_modules else None,
                   "lora_r": self.lora_r, "lora_alpha": self.lora_alpha,
-                  "lora_trainable_tokens": self.lora_trainable_tokens, "replay_ratio": self.replay_ratio}
+                  "lora_trainable_tokens": self.lora_trainable_tokens, "replay_ratio": self.replay_ratio,
+                  "fit_item_targets": self.fit_item_targets, "self_training_k": self.self_training_k}
         return {**defaults_for_base(self.base_model), **{k: v for k, v in chosen.items() if v is not None}}

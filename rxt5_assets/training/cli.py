@@ -78,6 +78,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         "so the fine-tune keeps what the base knew) (default: "
                         f"{SMALL_BASE_DEFAULTS['replay_ratio']:g} for the demo base, which ships its replay set; "
                         f"{PRODUCTION_DEFAULTS['replay_ratio']:g} otherwise)")
+    g.add_argument("--fit-item-targets", action=argparse.BooleanOptionalAction, default=None,
+                   help="give a whole-item training target longer than --max-target-length as its longest closed "
+                        "prefix that fits (cut after a field, variant, function or expression and closed by its own "
+                        "`}`/`end` line) instead of a cut that never closes; the eval split is never changed "
+                        f"(default: {'on' if SMALL_BASE_DEFAULTS['fit_item_targets'] else 'off'} for demo/tiny, "
+                        f"{'on' if PRODUCTION_DEFAULTS['fit_item_targets'] else 'off'} for a CodeT5+ base)")
+    g.add_argument("--self-training-k", type=int, default=None, metavar="K",
+                   help="self-training on valid samples: the base writes K candidates per implement/generate prompt "
+                        "of the training split and the strict-valid one closest to the reference joins the training "
+                        f"rows; 0: off (default: {SMALL_BASE_DEFAULTS['self_training_k']} for demo/tiny, "
+                        f"{PRODUCTION_DEFAULTS['self_training_k']} for a CodeT5+ base)")
     g.add_argument("--replay-file", type=Path, default=None, metavar="JSONL",
                    help="replay rows in the training format, .jsonl or .jsonl.gz (default: the base folder's "
                         "replay.jsonl.gz)")
@@ -135,7 +146,8 @@ def config_from_args(ns: argparse.Namespace, models_dir: Path | str, **overrides
     rate and LoRA target modules not given take the defaults of the chosen base (`defaults_for_base`)."""
     chosen = {"epochs": ns.epochs, "learning_rate": ns.learning_rate, "lora_target_modules": ns.lora_target_modules,
               "lora_r": ns.lora_r, "lora_alpha": ns.lora_alpha, "lora_trainable_tokens": ns.lora_trainable_tokens,
-              "replay_ratio": ns.replay_ratio}
+              "replay_ratio": ns.replay_ratio, "fit_item_targets": ns.fit_item_targets,
+              "self_training_k": ns.self_training_k}
     kwargs = dict(
         **{**defaults_for_base(ns.base_model), **{k: v for k, v in chosen.items() if v is not None}},
         train_file=ns.train_file, eval_file=ns.eval_file, output_dir=ns.output_dir, models_dir=Path(models_dir),

@@ -29,9 +29,11 @@ PRODUCTION_BASE_MODEL = "Salesforce/codet5p-770m"
 # on tied weights does not survive merge_and_unload (measured: loss 3.74 -> 3.96); peft's trainable tokens on the
 # 2,000 most frequent training tokens do (same loss after the merge) and take Rust's eval loss from -6.7 % to -9.9 %.
 PRODUCTION_DEFAULTS = {"epochs": 12.0, "learning_rate": 2e-4, "lora_target_modules": ("q", "v"), "lora_r": 16,
-                       "lora_alpha": 32, "lora_trainable_tokens": 0, "replay_ratio": 0.0}
+                       "lora_alpha": 32, "lora_trainable_tokens": 0, "replay_ratio": 0.0,
+                       "fit_item_targets": False, "self_training_k": 0}
 SMALL_BASE_DEFAULTS = {"epochs": 3.0, "learning_rate": 2e-3, "lora_target_modules": ("q", "k", "v", "o", "wi", "wo"),
-                       "lora_r": 16, "lora_alpha": 32, "lora_trainable_tokens": 2000, "replay_ratio": 1.0}
+                       "lora_r": 16, "lora_alpha": 32, "lora_trainable_tokens": 2000, "replay_ratio": 1.0,
+                       "fit_item_targets": True, "self_training_k": 8}
 
 
 def defaults_for_base(base_model: str) -> dict[str, Any]:
@@ -40,7 +42,7 @@ def defaults_for_base(base_model: str) -> dict[str, Any]:
     if base_model == DEMO:
         return dict(SMALL_BASE_DEFAULTS)
     if base_model in SMALL_BASES:  # `tiny` is built from the org's own data: no public replay set to mix in
-        return {**SMALL_BASE_DEFAULTS, "replay_ratio": 0.0}
+        return {**SMALL_BASE_DEFAULTS, "replay_ratio": 0.0, "self_training_k": 0}
     return dict(PRODUCTION_DEFAULTS)
 
 
@@ -111,6 +113,14 @@ class TrainConfig:
                 "the fine-tune keeps what the base knew). The demo base ships its replay set; 0: off."})
     replay_file: Path | None = field(default=None, metadata={
         "help": "JSONL(.gz) of replay rows in the training format (default: the base folder's replay.jsonl.gz)."})
+    fit_item_targets: bool = field(default=False, metadata={
+        "help": "Give a whole-item training target longer than max_target_length as its longest closed prefix that "
+                "fits (the item cut after a field, variant, function or expression and closed by its own `}`/`end` "
+                "line) instead of a cut that never closes (training.fit). The eval split is never changed."})
+    self_training_k: int = field(default=0, metadata={
+        "help": "Self-training on valid samples: the base writes K candidates for every implement/generate prompt "
+                "of the training split, and the strict-valid one closest to the reference (chrF) joins the training "
+                "rows (training.self_training; parsed, never run). 0: off."})
     lora_trainable_tokens: int = field(default=0, metadata={
         "help": "Also train the embeddings of the N tokens seen most often in the training split (peft trainable "
                 "tokens; the org's identifiers live there, and LoRA on linear layers cannot reach them). 0: off."})
@@ -181,6 +191,8 @@ class TrainConfig:
             problems.append(f"replay_ratio must be >= 0 (got {self.replay_ratio})")
         if self.replay_file is not None and not self.replay_file.is_file():
             problems.append(f"replay_file {self.replay_file} does not exist")
+        if self.self_training_k < 0:
+            problems.append(f"self_training_k must be >= 0 (got {self.self_training_k})")
         if self.lora_trainable_tokens < 0:
             problems.append(f"lora_trainable_tokens must be >= 0 (got {self.lora_trainable_tokens})")
         if self.lora and not self.lora_target_modules:
@@ -205,7 +217,7 @@ class TrainConfig:
                 "max_source_length", "max_target_length", "warmup_ratio", "weight_decay", "max_grad_norm", "max_steps",
                 "precision", "seed", "gradient_checkpointing", "lora", "lora_r", "lora_alpha", "lora_dropout",
                 "lora_target_modules", "lora_trainable_tokens", "replay_ratio", "replay_file",
-                "cross_language_learning", "rust_weight", "elixir_weight",
+                "fit_item_targets", "self_training_k", "cross_language_learning", "rust_weight", "elixir_weight",
                 "cross_language_weight", "init_adapter")
         out = {k: getattr(self, k) for k in keys}
         out["lora_target_modules"] = list(self.lora_target_modules)

@@ -156,6 +156,27 @@ class Seq2SeqExamples(torch.utils.data.Dataset):
         return self.features[i]
 
 
+def _self_training_rows(config, args, train_examples, model, tokenizer, base_path, fingerprint, output_dir: Path,
+                        is_main: bool) -> list:
+    """The base's valid samples for the training split's item prompts (training.self_training): rank 0 samples and
+    writes them to the run folder, the other ranks (and a resumed run) read that file."""
+    from rxt5_assets.training.self_training import (SELF_TRAINING_FILE, SelfTrainingSettings, read_rows,
+                                                    self_training_examples, write_rows)
+
+    path = output_dir / SELF_TRAINING_FILE
+    with args.main_process_first(local=False, desc="self-training samples"):
+        if is_main and not (config.resume and path.exists()):
+            settings = SelfTrainingSettings(k=config.self_training_k, max_new_tokens=config.max_target_length,
+                                            seed=config.seed)
+            rows, stats = self_training_examples(train_examples, model=model, tokenizer=tokenizer,
+                                                 base_path=Path(base_path), fingerprint=fingerprint,
+                                                 models_dir=Path(config.models_dir), settings=settings,
+                                                 max_source_length=config.max_source_length)
+            write_rows(path, rows, stats)
+        rows, _ = read_rows(path)
+    return rows
+
+
 def tokenize_examples(examples: Sequence[Example], tokenizer, *, max_source_length: int,
                       max_target_length: int, padding: bool | str = False) -> Seq2SeqExamples:
     """Tokenise inputs and targets, truncated to the max lengths; unpadded unless `padding` says otherwise."""
@@ -463,10 +484,20 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
     base_path = resolve_base_path(config.base_model, models_dir=config.models_dir)
     fingerprint = weights_fingerprint(model)
 
+    if config.self_training_k:
+        train_examples = train_examples + _self_training_rows(config, args, train_examples, model, tokenizer,
+                                                              base_path, fingerprint, output_dir, is_main)
     if config.lora and config.init_adapter is not None:
         model = _continue_adapter(model, config.init_adapter, fingerprint)
         if is_main:
             model.print_trainable_parameters()
+    if config.fit_item_targets:
+        from rxt5_assets.training.fit import fit_item_targets
+
+        train_examples, fitted = fit_item_targets(train_examples, tokenizer, config.max_target_length)
+        if is_main:
+            log.info("fitted %d of %d over-long item targets as closed items", fitted["fitted"],
+                     fitted["over_budget"])
     train_ds = tokenize_examples(train_examples, tokenizer, max_source_length=config.max_source_length,
                                  max_target_length=config.max_target_length)
     if config.lora and config.init_adapter is None:

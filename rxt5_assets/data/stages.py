@@ -520,8 +520,10 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
             for part in files.parts(files.chunks)])
         examples = pair_examples(pairs, chunks)
     # a second run of this stage on the same session replaces the pair examples instead of adding them again
-    conn.execute("delete from t5_training_examples where training_session_id = %s and language = any(%s) "
-                 "and task = any(%s)", (session_id, list(PAIR_LANGUAGES), list(PAIR_TASKS)))  # the index's columns
+    # (the session's membership rows only: the contents stay, other sessions may share them)
+    conn.execute("delete from t5_session_examples l using t5_example_contents c where l.training_session_id = %s "
+                 "and c.id = l.example_id and c.language = any(%s) and c.task = any(%s)",
+                 (session_id, list(PAIR_LANGUAGES), list(PAIR_TASKS)))
     started = time.perf_counter()
     store_examples(conn, session_id, examples)
     store_seconds = time.perf_counter() - started

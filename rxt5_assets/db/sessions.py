@@ -1,4 +1,5 @@
-"""t5_training_sessions and t5_training_examples: what a data preparation or a training run records."""
+"""t5_training_sessions and a session's examples (t5_example_contents, stored once, and t5_session_examples, a
+session's membership; t5_training_examples is the view over both): what a data preparation or a training run records."""
 
 from __future__ import annotations
 
@@ -80,11 +81,11 @@ def derive_session(conn: psycopg.Connection, session_id: str, *, dagster_run_id:
            from t5_training_sessions where id = %s returning id""",
         (dagster_run_id, session_id),
     ).fetchone()[0])
-    columns = ", ".join(EXAMPLE_COLUMNS[1:])
+    # membership only: the new session links the same content rows (migration 7), in the same order
     conn.execute(
-        f"""insert into t5_training_examples (training_session_id, {columns})
-            select %s, {columns} from t5_training_examples
-            where training_session_id = %s and task <> all(%s) order by id""",
+        """insert into t5_session_examples (training_session_id, example_id)
+           select %s, l.example_id from t5_session_examples l join t5_example_contents c on c.id = l.example_id
+           where l.training_session_id = %s and c.task <> all(%s) order by l.id""",
         (new_id, session_id, list(exclude_tasks)),
     )
     return new_id
@@ -97,15 +98,18 @@ def get_session(conn: psycopg.Connection, session_id: str) -> dict | None:
 
 
 STORE_SLICE_ROWS = 20_000
+CONTENT_COLUMNS = EXAMPLE_COLUMNS[1:]  # what t5_example_contents holds of an example, besides its digest
+_STAGING_SQL = """create temporary table if not exists rxt5_example_staging (
+                      digest bytea, code_chunk_id bigint, language text, task text, input text, target text,
+                      quality_score real, quality_breakdown jsonb, split text, repo text, file_path text
+                  ) on commit delete rows"""
 
 
-def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataFrame) -> int:
-    """COPY every example of a session into t5_training_examples: CSV written by polars, a slice of rows at a time
-    (no Python object per row or value; unquoted empty is NULL, a quoted "" an empty string)."""
+def example_contents(examples: pl.DataFrame) -> pl.DataFrame:
+    """The stored columns of `examples` (absent ones null, an empty breakdown `{}`), as store_examples writes them."""
     import polars as pl
 
-    frame = examples.select(
-        pl.lit(str(session_id)).alias("training_session_id"),
+    return examples.select(
         *[(pl.col(name) if name in examples.columns else pl.lit(None, dtype=pl.Int64 if name == "code_chunk_id"
                                                                    else pl.String)).alias(name)
           for name in ("code_chunk_id", "language", "task", "input", "target", "quality_score")],
@@ -115,7 +119,58 @@ def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataF
         *[(pl.col(name) if name in examples.columns else pl.lit(None, dtype=pl.String)).alias(name)
           for name in ("split", "repo", "file_path")],
     )
-    with conn.cursor().copy(f"copy t5_training_examples ({', '.join(EXAMPLE_COLUMNS)}) from stdin (format csv)") as copy:
-        for start in range(0, frame.height, STORE_SLICE_ROWS):
-            copy.write(frame.slice(start, STORE_SLICE_ROWS).write_csv(None, include_header=False).encode("utf-8"))
+
+
+def example_digests(contents: pl.DataFrame) -> list[bytes]:
+    """blake2b (16 bytes) of every stored column of each row, length-prefixed (no two different rows share an
+    encoding): two examples with the same digest are the same example. The score is the value stored (a real)."""
+    import hashlib
+
+    import polars as pl
+
+    parts = []
+    for name in CONTENT_COLUMNS:
+        column = pl.col(name)
+        if name == "quality_score":  # stored as real: two float64 scores equal as reals are the same example
+            column = column.cast(pl.Float32)
+        text = column.cast(pl.String)
+        parts.append(pl.when(text.is_null()).then(pl.lit("~"))
+                     .otherwise(pl.format("{}:{}", text.str.len_bytes(), text)))
+    encoded = contents.select(pl.concat_str(parts).alias("encoded"))["encoded"]
+    blake2b = hashlib.blake2b
+    return [blake2b(value.encode("utf-8"), digest_size=16).digest() for value in encoded.to_list()]
+
+
+def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataFrame) -> int:
+    """Add `examples` to a session (migration 7): a digest per example (example_digests); the contents PostgreSQL
+    lacks go by COPY (CSV written by polars) into a temporary table and from there into t5_example_contents (on
+    conflict do nothing: another session may store the same example at the same time); then one narrow
+    t5_session_examples row per example, in frame order. A slice of rows at a time; a retrain whose examples are
+    mostly the previous session's sends only their digests."""
+    import polars as pl
+
+    contents = example_contents(examples)
+    conn.execute(_STAGING_SQL)
+    for start in range(0, contents.height, STORE_SLICE_ROWS):
+        frame = contents.slice(start, STORE_SLICE_ROWS)
+        digests = example_digests(frame)
+        known = {bytes(row[0]) for row in conn.execute(
+            "select digest from t5_example_contents where digest = any(%s)", (list(set(digests)),))}
+        new = [index for index, digest in enumerate(digests) if digest not in known]
+        if new:
+            fresh = frame.with_columns(pl.Series("digest", ["\\x" + digest.hex() for digest in digests]))[new]
+            fresh = fresh.unique("digest", keep="first", maintain_order=True)
+            conn.execute("truncate rxt5_example_staging")
+            with conn.cursor().copy(f"copy rxt5_example_staging (digest, {', '.join(CONTENT_COLUMNS)}) from stdin "
+                                    "(format csv)") as copy:
+                copy.write(fresh.select("digest", *CONTENT_COLUMNS).write_csv(None, include_header=False)
+                           .encode("utf-8"))
+            conn.execute(f"""insert into t5_example_contents (digest, {', '.join(CONTENT_COLUMNS)})
+                             select digest, {', '.join(CONTENT_COLUMNS)} from rxt5_example_staging
+                             on conflict (digest) do nothing""")
+        conn.execute(
+            """insert into t5_session_examples (training_session_id, example_id)
+               select %s, c.id from unnest(%s::bytea[]) with ordinality as d (digest, position)
+               join t5_example_contents c on c.digest = d.digest order by d.position""",
+            (session_id, digests))
     return examples.height

@@ -30,7 +30,7 @@ from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
 from rxt5_assets.data.quality import QualityWeights
 from rxt5_assets.data.preprocess import Preprocessor
-from rxt5_assets.db.sessions import (create_session, derive_session, lock_session, store_examples, update_session)
+from rxt5_assets.db.sessions import (ContentIndex, create_session, derive_session, lock_session, store_examples, update_session)
 from rxt5_assets.errors import InsufficientDataError
 
 PAIR_TASKS = ("translate", "concept_transfer")
@@ -464,11 +464,13 @@ class ExampleStore:
         self.thread.start()
 
     def _run(self) -> None:
+        index = None  # what is stored already, read once (migration 7: a retrain's examples are mostly stored)
         while (frame := self.queue.get()) is not None:
             if self.error is None:
                 started = time.perf_counter()
                 try:
-                    store_examples(self.conn, self.session_id, frame)
+                    index = index if index is not None else ContentIndex(self.conn)
+                    store_examples(self.conn, self.session_id, frame, index)
                 except BaseException as exc:  # re-raised by put / close in the caller's thread
                     self.error = exc
                 self.seconds += time.perf_counter() - started

@@ -78,7 +78,7 @@ end
 $$;
 create table if not exists t5_example_contents (
     id                  bigserial primary key,
-    digest              bytea not null unique,
+    digest              bytea not null,
     code_chunk_id       bigint references code_chunks (id) on delete set null,
     language            text not null,
     task                text not null,
@@ -91,16 +91,20 @@ create table if not exists t5_example_contents (
     file_path           text,
     inserted_at         timestamptz not null default now()
 );
+-- the digest → id map a store reads whole (db/sessions.ContentIndex): id included, an index-only scan can serve it
+create unique index if not exists t5_example_contents_digest_key on t5_example_contents (digest) include (id);
 -- deleting code_chunks rows sets code_chunk_id to null: this index keeps that from scanning every example
 create index if not exists t5_example_contents_code_chunk_idx on t5_example_contents (code_chunk_id);
+-- one index (the primary key: a session's rows in the order they were stored) and one foreign key check per row:
+-- example_id has no foreign key (rxt5 never deletes contents; a row whose content is gone drops out of the view's
+-- join), which halves what a retrain's 184k membership rows cost
 create table if not exists t5_session_examples (
-    id                  bigserial primary key,  -- the order a session's examples were stored in
     training_session_id uuid not null references t5_training_sessions (id) on delete cascade,
-    example_id          bigint not null references t5_example_contents (id),
-    inserted_at         timestamptz not null default now()
+    id                  bigserial,  -- the order a session's examples were stored in
+    example_id          bigint not null,  -- t5_example_contents (id)
+    inserted_at         timestamptz not null default now(),
+    primary key (training_session_id, id)
 );
-create index if not exists t5_session_examples_session_idx on t5_session_examples (training_session_id);
-create index if not exists t5_session_examples_example_idx on t5_session_examples (example_id);
 
 create or replace function rxt5_example_digest(code_chunk_id bigint, language text, task text, input text,
                                                target text, quality_score real, quality_breakdown jsonb,
@@ -129,7 +133,7 @@ begin
             select r.id, r.training_session_id, c.id, r.inserted_at
             from rxt5_v7_rows r join t5_example_contents c using (digest)
             order by r.id
-            on conflict (id) do nothing;
+            on conflict do nothing;
         perform setval(pg_get_serial_sequence('t5_session_examples', 'id'),
                        greatest((select max(id) from t5_session_examples),
                                 (select last_value from t5_training_examples_id_seq), 1));
@@ -151,7 +155,7 @@ create or replace function rxt5_training_examples_write() returns trigger
         key bytea;
     begin
         if tg_op = 'DELETE' then
-            delete from t5_session_examples where id = old.id;
+            delete from t5_session_examples where training_session_id = old.training_session_id and id = old.id;
             return old;
         end if;
         key := rxt5_example_digest(new.code_chunk_id, new.language, new.task, new.input, new.target,

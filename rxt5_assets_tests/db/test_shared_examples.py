@@ -157,3 +157,21 @@ def test_migrating_an_old_shape_database_keeps_every_row(empty_database: Databas
         conn.execute("delete from code_chunks where id = %s", (chunk,))
         assert conn.execute("select count(*) from t5_training_examples where code_chunk_id is not null"
                             ).fetchone()[0] == 0
+
+
+def test_contents_another_session_stored_meanwhile_are_linked_not_stored_again(database: Database):
+    from rxt5_assets.db.sessions import ContentIndex
+
+    with database.connect() as conn, database.connect() as other:
+        examples = _examples(_chunks(conn, 4))
+        conn.commit()
+        stale = ContentIndex(conn)  # read before the other session stores the same examples
+        first = create_session(other, "a", ["rust"], {})
+        store_examples(other, first, examples.head(3))
+        other.commit()
+        second = create_session(conn, "b", ["rust"], {})
+        store_examples(conn, second, examples, stale)  # its COPY meets the unique digests: the slice goes again
+        conn.commit()
+        assert conn.execute("select count(*) from t5_example_contents").fetchone()[0] == examples.height
+        _close(_stored(conn, second), _expected(examples))
+        _close(_stored(conn, first), _expected(examples.head(3)))

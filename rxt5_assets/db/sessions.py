@@ -99,6 +99,7 @@ def get_session(conn: psycopg.Connection, session_id: str) -> dict | None:
 
 
 STORE_SLICE_ROWS = 20_000
+PROBE_ROWS = 50_000  # store_examples of at most this many rows without an index: digests looked up by index probes
 CONTENT_COLUMNS = EXAMPLE_COLUMNS[1:]  # what t5_example_contents holds of an example, besides its digest
 _STAGING_SQL = """create temporary table if not exists rxt5_example_staging (
                       id bigint, digest bytea, code_chunk_id bigint, language text, task text, input text, target text,
@@ -212,25 +213,33 @@ def _insert_contents(conn: psycopg.Connection, fresh: pl.DataFrame) -> dict[str,
 def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataFrame,
                    index: ContentIndex | None = None) -> int:
     """Add `examples` to a session (migration 7): a digest per example (example_digests); the contents PostgreSQL
-    lacks (`index`, read now when not given) get ids from the sequence and go by COPY (CSV written by polars) into
+    lacks (`index`, read now when not given and the frame is larger than PROBE_ROWS, else probed) get ids from the sequence and go by COPY (CSV written by polars) into
     t5_example_contents; then one narrow t5_session_examples row per example, in frame order (binary COPY). A slice
     of rows at a time; a retrain whose examples are mostly the previous session's sends their digests' ids only.
     Another session storing the same new example at the same time: the COPY meets its unique digest, and this slice
     goes again through a temporary table with `on conflict do nothing`."""
     import polars as pl
 
-    index = index if index is not None else ContentIndex(conn)
+    # a few slices (the pairs' examples): index probes cost less than reading every stored digest
+    index = index if index is not None else ContentIndex(conn) if examples.height > PROBE_ROWS else None
     contents = example_contents(examples)
     for start in range(0, contents.height, STORE_SLICE_ROWS):
         frame = contents.slice(start, STORE_SLICE_ROWS)
         digests = pl.Series("digest", example_digests(frame), dtype=pl.String)
-        ids = index.lookup(digests)
+        if index is None:
+            known = _probe(conn, list(set(digests.to_list())))
+            ids = digests.replace_strict(known, default=None, return_dtype=pl.Int64)
+        else:
+            ids = index.lookup(digests)
         missing = ids.is_null()
         if missing.any():
             fresh = frame.with_columns(digests).filter(missing).unique("digest", keep="first", maintain_order=True)
             stored = _insert_contents(conn, fresh)
-            index.add(list(stored), list(stored.values()))
-            ids = index.lookup(digests)
+            if index is None:
+                ids = digests.replace_strict({**known, **stored}, default=None, return_dtype=pl.Int64)
+            else:
+                index.add(list(stored), list(stored.values()))
+                ids = index.lookup(digests)
         with conn.cursor().copy("copy t5_session_examples (training_session_id, example_id) from stdin "
                                 "(format binary)") as copy:
             copy.set_types(["uuid", "int8"])

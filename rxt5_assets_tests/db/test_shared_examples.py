@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from rxt5_assets.db import Database
-from rxt5_assets.db.sessions import create_session, derive_session, example_digests, example_contents, store_examples
+from rxt5_assets.db.sessions import ContentIndex, create_session, derive_session, example_digests, example_contents, store_examples
 
 VIEW_COLUMNS = ("code_chunk_id", "language", "task", "input", "target", "quality_score", "quality_breakdown",
                 "split", "repo", "file_path")
@@ -58,8 +58,9 @@ def test_two_sessions_with_the_same_examples_store_the_contents_once(database: D
         examples = _examples(_chunks(conn, 5) + [None])
         first = create_session(conn, "a", ["rust", "elixir"], {})
         second = create_session(conn, "b", ["rust", "elixir"], {})
-        store_examples(conn, first, examples)
-        store_examples(conn, second, pl.concat([examples, examples.head(2)]))  # a repeated example counts twice
+        store_examples(conn, first, examples)  # small: digests probed
+        # read whole (ContentIndex, as the scoring stage does); a repeated example counts twice
+        store_examples(conn, second, pl.concat([examples, examples.head(2)]), ContentIndex(conn))
         conn.commit()
         assert conn.execute("select count(*) from t5_example_contents").fetchone()[0] == examples.height
         assert conn.execute("select count(*) from t5_session_examples").fetchone()[0] == 2 * examples.height + 2
@@ -160,8 +161,6 @@ def test_migrating_an_old_shape_database_keeps_every_row(empty_database: Databas
 
 
 def test_contents_another_session_stored_meanwhile_are_linked_not_stored_again(database: Database):
-    from rxt5_assets.db.sessions import ContentIndex
-
     with database.connect() as conn, database.connect() as other:
         examples = _examples(_chunks(conn, 4))
         conn.commit()

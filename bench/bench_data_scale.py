@@ -196,7 +196,8 @@ def main() -> None:
         for mode in args.modes:
             out = subprocess.run([sys.executable, __file__, "--home", str(args.home), "--new", str(args.new),
                                   "--workers", str(args.workers), "--batch-size", str(args.batch_size),
-                                  "--prefix", args.prefix, "--measure", str(size), mode], capture_output=True, text=True, env=os.environ)
+                                  "--prefix", args.prefix, "--measure", str(size), mode], capture_output=True, text=True,
+                                 env=os.environ)
             if out.returncode:
                 print(out.stderr[-3000:], file=sys.stderr)
                 raise SystemExit(out.returncode)

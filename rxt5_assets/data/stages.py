@@ -30,7 +30,8 @@ from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
 from rxt5_assets.data.quality import QualityWeights
 from rxt5_assets.data.preprocess import Preprocessor
-from rxt5_assets.db.sessions import (ContentIndex, create_session, derive_session, lock_session, store_examples, update_session)
+from rxt5_assets.db.sessions import (ContentIndex, create_session, derive_session, lock_session, store_examples,
+                                     update_session)
 from rxt5_assets.errors import InsufficientDataError
 
 PAIR_TASKS = ("translate", "concept_transfer")

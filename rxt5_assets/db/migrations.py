@@ -61,11 +61,11 @@ create index if not exists code_chunks_repo_language_idx on code_chunks (repo, l
 # Sessions share example rows (migration 7). An example's content is stored once, in t5_example_contents, keyed by a
 # digest of every stored column; a session's membership is a narrow row of t5_session_examples. t5_training_examples —
 # the seed's table name — is a view over the two with the old table's columns (plus example_id), so a session's
-# examples are still `select … from t5_training_examples where training_session_id = …`; plain INSERT and DELETE on it
-# keep working through INSTEAD OF triggers. rxt5's own writer (db/sessions.store_examples) computes a blake2b digest
-# (16 bytes) client-side and sends PostgreSQL only the contents it lacks; rows inserted through the view, and rows of a
-# migrated database, are keyed by sha256 (32 bytes) of their SQL rendering (rxt5_example_digest): the two kinds never
-# collide, and each kind stores an example once. An old-shape database (t5_training_examples a table) is converted in
+# examples are still `select … from t5_training_examples where training_session_id = …`; plain INSERT and DELETE
+# on it keep working through INSTEAD OF triggers. rxt5's own writer (db/sessions.store_examples) computes a blake2b
+# digest (16 bytes) client-side and sends PostgreSQL only the contents it lacks; rows inserted through the view, and
+# rows of a migrated database, are keyed by sha256 (32 bytes) of their SQL rendering (rxt5_example_digest): the two
+# kinds never collide, and each kind stores an example once. An old-shape database (t5_training_examples a table) is converted in
 # place: its rows keep their ids, sessions, order and inserted_at; identical rows of several sessions become one
 # content row.
 SHARED_EXAMPLES_SQL = r"""

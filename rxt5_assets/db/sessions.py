@@ -218,11 +218,13 @@ def _link_rows(session: bytes, ids: list[int]) -> bytes:
 def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataFrame,
                    index: ContentIndex | None = None) -> int:
     """Add `examples` to a session (migration 7): a digest per example (example_digests); the contents PostgreSQL
-    lacks (`index`, read now when not given and the frame is larger than PROBE_ROWS, else probed) get ids from the sequence and go by COPY (CSV written by polars) into
-    t5_example_contents; then one narrow t5_session_examples row per example, in frame order (binary COPY). A slice
-    of rows at a time; a retrain whose examples are mostly the previous session's sends their digests' ids only.
-    Another session storing the same new example at the same time: the COPY meets its unique digest, and this slice
-    goes again through a temporary table with `on conflict do nothing`."""
+    lacks (`index`; read now when not given and the frame is larger than PROBE_ROWS, else probed) get ids from the
+    sequence and go by COPY (CSV written by polars) into t5_example_contents; then one narrow t5_session_examples row
+    per example, in frame order (binary COPY). A slice of rows at a time; a retrain whose examples are mostly the
+    previous session's sends their ids only. Another session storing the same new example at the same time: this COPY
+    waits for it (a unique digest), meets the digest and the slice goes again through a temporary table with `on
+    conflict do nothing` (two sessions inserting the same new examples in opposite orders: PostgreSQL's deadlock
+    detector fails one of them)."""
     import polars as pl
 
     # a few slices (the pairs' examples): index probes cost less than reading every stored digest

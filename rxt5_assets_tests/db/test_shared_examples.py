@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from rxt5_assets.db import Database
-from rxt5_assets.db.sessions import ContentIndex, create_session, derive_session, example_digests, example_contents, store_examples
+from rxt5_assets.db.sessions import (ContentIndex, create_session, derive_session, example_contents, example_digests,
+                                     store_examples)
 
 VIEW_COLUMNS = ("code_chunk_id", "language", "task", "input", "target", "quality_score", "quality_breakdown",
                 "split", "repo", "file_path")

@@ -111,9 +111,9 @@ def copy_replicas(base, target, rows_wanted: int, first_replica: int = 0) -> int
     return replica
 
 
-def prepare_size(home: Path, size: int) -> None:
+def prepare_size(home: Path, size: int, prefix: str = "scale") -> None:
     base = ingest_base(home)
-    target = database_for(home, f"scale_{size}")
+    target = database_for(home, f"{prefix}_{size}")
     target.migrate()
     with target.connect() as conn:
         have = conn.execute("select count(*) from code_chunks").fetchone()[0]
@@ -125,26 +125,31 @@ def _peak_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size: int) -> dict:
+def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size: int, prefix: str = "scale") -> dict:
     """One data-stage run in this process (called in a fresh subprocess by main)."""
     from rxt5_assets.data.stages import PrepareConfig, StageFiles, run_data_stage
 
-    database = database_for(home, f"scale_{size}")
+    database = database_for(home, f"{prefix}_{size}")
     database.migrate()
     with database.connect() as conn:  # the rows an earlier incremental run added go: each run sees N (+ new) rows
         conn.execute("truncate t5_training_sessions cascade")  # earlier runs' sessions: not what is measured
         conn.execute(r"delete from code_chunks where repo ~ '~r1[0-9]{4}$'")
         if mode == "full":  # an empty analysis cache: every chunk is analysed
             conn.execute("truncate chunk_analyses")
+            # and no example stored yet (migration 7: contents outlive the sessions that linked them; a retrain
+            # finds the full run's)
+            if conn.execute("select to_regclass('t5_example_contents') is not null").fetchone()[0]:
+                conn.execute("truncate t5_example_contents cascade")
     if mode == "incremental":
         base = ingest_base(home)
         copy_replicas(base, database, new, first_replica=10_000 + int(time.time()) % 10_000)
     timings, peaks = {}, {}  # peaks: ru_maxrss after each stage (it only grows: the stage where it rises set it)
     started = time.perf_counter()
     config = PrepareConfig(workers=workers, batch_size=batch_size, min_examples=1)
-    work = home / "work" / f"{size}-{mode}"
+    folder = "" if prefix == "scale" else f"{prefix}-"
+    work = home / "work" / f"{folder}{size}-{mode}"
     # the incremental run carries the full run's folder, as a retrain carries the latest materialization
-    previous = StageFiles(home / "work" / f"{size}-full") if mode == "incremental" else None
+    previous = StageFiles(home / "work" / f"{folder}{size}-full") if mode == "incremental" else None
     with database.connect() as conn:
         manifest = run_data_stage(conn, StageFiles(work), work / "dataset", config, previous=previous,
                                   on_stage=lambda name, seconds: (timings.__setitem__(name, round(seconds, 2)),
@@ -170,17 +175,20 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=20_000)
     parser.add_argument("--modes", nargs="+", default=["full", "incremental"], choices=["full", "incremental"])
     parser.add_argument("--prepare-only", action="store_true")
+    parser.add_argument("--prefix", default="scale",
+                        help="database name prefix (<prefix>_<size>) and work folder prefix: A/B runs of two checkouts "
+                             "on one server keep their own databases and folders")
     parser.add_argument("--measure", nargs=2, metavar=("SIZE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ["RXT5_HOME"] = str(args.home)
     if args.measure:
         print(json.dumps(measure(args.home, int(args.measure[0]), args.measure[1], args.new, args.workers,
-                                 args.batch_size)))
+                                 args.batch_size, args.prefix)))
         return
     for size in args.sizes:
         started = time.perf_counter()
-        prepare_size(args.home, size)
-        print(f"# prepared scale_{size} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        prepare_size(args.home, size, args.prefix)
+        print(f"# prepared {args.prefix}_{size} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     if args.prepare_only:
         return
     results = []
@@ -188,7 +196,8 @@ def main() -> None:
         for mode in args.modes:
             out = subprocess.run([sys.executable, __file__, "--home", str(args.home), "--new", str(args.new),
                                   "--workers", str(args.workers), "--batch-size", str(args.batch_size),
-                                  "--measure", str(size), mode], capture_output=True, text=True, env=os.environ)
+                                  "--prefix", args.prefix, "--measure", str(size), mode], capture_output=True, text=True,
+                                 env=os.environ)
             if out.returncode:
                 print(out.stderr[-3000:], file=sys.stderr)
                 raise SystemExit(out.returncode)

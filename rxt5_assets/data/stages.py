@@ -30,7 +30,8 @@ from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
 from rxt5_assets.data.quality import QualityWeights
 from rxt5_assets.data.preprocess import Preprocessor
-from rxt5_assets.db.sessions import (create_session, derive_session, lock_session, store_examples, update_session)
+from rxt5_assets.db.sessions import (ContentIndex, create_session, derive_session, lock_session, store_examples,
+                                     update_session)
 from rxt5_assets.errors import InsufficientDataError
 
 PAIR_TASKS = ("translate", "concept_transfer")
@@ -464,11 +465,13 @@ class ExampleStore:
         self.thread.start()
 
     def _run(self) -> None:
+        index = None  # what is stored already, read once (migration 7: a retrain's examples are mostly stored)
         while (frame := self.queue.get()) is not None:
             if self.error is None:
                 started = time.perf_counter()
                 try:
-                    store_examples(self.conn, self.session_id, frame)
+                    index = index if index is not None else ContentIndex(self.conn)
+                    store_examples(self.conn, self.session_id, frame, index)
                 except BaseException as exc:  # re-raised by put / close in the caller's thread
                     self.error = exc
                 self.seconds += time.perf_counter() - started
@@ -520,8 +523,10 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
             for part in files.parts(files.chunks)])
         examples = pair_examples(pairs, chunks)
     # a second run of this stage on the same session replaces the pair examples instead of adding them again
-    conn.execute("delete from t5_training_examples where training_session_id = %s and language = any(%s) "
-                 "and task = any(%s)", (session_id, list(PAIR_LANGUAGES), list(PAIR_TASKS)))  # the index's columns
+    # (the session's membership rows only: the contents stay, other sessions may share them)
+    conn.execute("delete from t5_session_examples l using t5_example_contents c where l.training_session_id = %s "
+                 "and c.id = l.example_id and c.language = any(%s) and c.task = any(%s)",
+                 (session_id, list(PAIR_LANGUAGES), list(PAIR_TASKS)))
     started = time.perf_counter()
     store_examples(conn, session_id, examples)
     store_seconds = time.perf_counter() - started

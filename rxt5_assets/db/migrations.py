@@ -58,6 +58,125 @@ create index if not exists code_chunks_search_tsv_idx on code_chunks using gin (
 create index if not exists code_chunks_repo_language_idx on code_chunks (repo, language);
 """ + EMBEDDINGS_SQL
 
+# Sessions share example rows (migration 7). An example's content is stored once, in t5_example_contents, keyed by a
+# digest of every stored column; a session's membership is a narrow row of t5_session_examples. t5_training_examples —
+# the seed's table name — is a view over the two with the old table's columns (plus example_id), so a session's
+# examples are still `select … from t5_training_examples where training_session_id = …`; plain INSERT and DELETE
+# on it keep working through INSTEAD OF triggers. rxt5's own writer (db/sessions.store_examples) computes a blake2b
+# digest (16 bytes) client-side and sends PostgreSQL only the contents it lacks; rows inserted through the view, and
+# rows of a migrated database, are keyed by sha256 (32 bytes) of their SQL rendering (rxt5_example_digest): the two
+# kinds never collide, and each kind stores an example once. An old-shape database (t5_training_examples a table) is converted in
+# place: its rows keep their ids, sessions, order and inserted_at; identical rows of several sessions become one
+# content row.
+SHARED_EXAMPLES_SQL = r"""
+do $$
+begin
+    if (select relkind from pg_class where oid = to_regclass('t5_training_examples')) = 'r' then
+        alter table t5_training_examples rename to t5_training_examples_before_v7;
+    end if;
+end
+$$;
+create table if not exists t5_example_contents (
+    id                  bigserial primary key,
+    digest              bytea not null,
+    code_chunk_id       bigint references code_chunks (id) on delete set null,
+    language            text not null,
+    task                text not null,
+    input               text not null,
+    target              text not null,
+    quality_score       real not null check (quality_score >= 0 and quality_score <= 1),
+    quality_breakdown   jsonb not null default '{}'::jsonb,
+    split               text check (split in ('train', 'eval')),
+    repo                text,
+    file_path           text,
+    inserted_at         timestamptz not null default now()
+);
+-- the digest → id map a store reads whole (db/sessions.ContentIndex): id included, an index-only scan can serve it
+create unique index if not exists t5_example_contents_digest_key on t5_example_contents (digest) include (id);
+-- deleting code_chunks rows sets code_chunk_id to null: this index keeps that from scanning every example
+create index if not exists t5_example_contents_code_chunk_idx on t5_example_contents (code_chunk_id);
+-- one index (the primary key: a session's rows in the order they were stored) and one foreign key check per row:
+-- example_id has no foreign key (rxt5 never deletes contents; a row whose content is gone drops out of the view's
+-- join), which halves what a retrain's 184k membership rows cost
+create table if not exists t5_session_examples (
+    training_session_id uuid not null references t5_training_sessions (id) on delete cascade,
+    id                  bigserial,  -- the order a session's examples were stored in
+    example_id          bigint not null,  -- t5_example_contents (id)
+    inserted_at         timestamptz not null default now(),
+    primary key (training_session_id, id)
+);
+
+create or replace function rxt5_example_digest(code_chunk_id bigint, language text, task text, input text,
+                                               target text, quality_score real, quality_breakdown jsonb,
+                                               split text, repo text, file_path text) returns bytea
+    language sql immutable parallel safe
+    as $fn$
+    select sha256(convert_to(jsonb_build_array($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)::text, 'UTF8'))
+    $fn$;
+
+do $$
+begin
+    if to_regclass('t5_training_examples_before_v7') is not null then
+        create temporary table rxt5_v7_rows on commit drop as
+            select id, training_session_id, inserted_at,
+                   rxt5_example_digest(code_chunk_id, language, task, input, target, quality_score, quality_breakdown,
+                                       split, repo, file_path) as digest
+            from t5_training_examples_before_v7;
+        insert into t5_example_contents (digest, code_chunk_id, language, task, input, target, quality_score,
+                                         quality_breakdown, split, repo, file_path, inserted_at)
+            select distinct on (r.digest) r.digest, o.code_chunk_id, o.language, o.task, o.input, o.target,
+                   o.quality_score, o.quality_breakdown, o.split, o.repo, o.file_path, o.inserted_at
+            from rxt5_v7_rows r join t5_training_examples_before_v7 o using (id)
+            order by r.digest, o.id
+            on conflict (digest) do nothing;
+        insert into t5_session_examples (id, training_session_id, example_id, inserted_at)
+            select r.id, r.training_session_id, c.id, r.inserted_at
+            from rxt5_v7_rows r join t5_example_contents c using (digest)
+            order by r.id
+            on conflict do nothing;
+        perform setval(pg_get_serial_sequence('t5_session_examples', 'id'),
+                       greatest((select max(id) from t5_session_examples),
+                                (select last_value from t5_training_examples_id_seq), 1));
+        drop table t5_training_examples_before_v7;
+    end if;
+end
+$$;
+
+create or replace view t5_training_examples as
+    select l.id, l.training_session_id, c.code_chunk_id, c.language, c.task, c.input, c.target, c.quality_score,
+           c.quality_breakdown, c.split, c.repo, c.file_path, l.inserted_at, l.example_id
+    from t5_session_examples l join t5_example_contents c on c.id = l.example_id;
+alter view t5_training_examples alter column quality_breakdown set default '{}'::jsonb;
+
+create or replace function rxt5_training_examples_write() returns trigger
+    language plpgsql
+    as $fn$
+    declare
+        key bytea;
+    begin
+        if tg_op = 'DELETE' then
+            delete from t5_session_examples where training_session_id = old.training_session_id and id = old.id;
+            return old;
+        end if;
+        key := rxt5_example_digest(new.code_chunk_id, new.language, new.task, new.input, new.target,
+                                   new.quality_score, coalesce(new.quality_breakdown, '{}'::jsonb), new.split,
+                                   new.repo, new.file_path);
+        insert into t5_example_contents (digest, code_chunk_id, language, task, input, target, quality_score,
+                                         quality_breakdown, split, repo, file_path)
+            values (key, new.code_chunk_id, new.language, new.task, new.input, new.target, new.quality_score,
+                    coalesce(new.quality_breakdown, '{}'::jsonb), new.split, new.repo, new.file_path)
+            on conflict (digest) do nothing;
+        select id into new.example_id from t5_example_contents where digest = key;
+        insert into t5_session_examples (training_session_id, example_id)
+            values (new.training_session_id, new.example_id) returning id, inserted_at into new.id, new.inserted_at;
+        return new;
+    end
+    $fn$;
+drop trigger if exists t5_training_examples_write on t5_training_examples;
+create trigger t5_training_examples_write instead of insert or delete on t5_training_examples
+    for each row execute function rxt5_training_examples_write();
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -282,6 +401,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             end if;
         end $$;
         """,
+    ),
+    (
+        7,
+        "sessions share example rows: t5_example_contents + t5_session_examples, t5_training_examples a view",
+        SHARED_EXAMPLES_SQL,
     ),
 ]
 

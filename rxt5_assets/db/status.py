@@ -9,7 +9,9 @@ from rxt5_assets.db.migrations import SCHEMA_VERSION, applied_versions
 TABLES = (
     "code_chunks",
     "t5_training_sessions",
-    "t5_training_examples",
+    "t5_training_examples",  # a view (migration 7): a session's examples, one row per session and example
+    "t5_example_contents",
+    "t5_session_examples",
     "t5_model_versions",
     "t5_training_progress",
     "t5_evaluation_results",

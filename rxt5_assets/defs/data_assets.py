@@ -200,7 +200,8 @@ def preprocessed_chunks(
     deps=[preprocessed_chunks],
     description=(
         "Quality scores (language indicators × penalties, breakdown kept) and T5 examples from chunks at or above "
-        "the threshold. Records a t5_training_sessions row and every example in t5_training_examples."
+        "the threshold. Records a t5_training_sessions row and its examples (t5_training_examples: each content "
+        "stored once in t5_example_contents, shared by sessions)."
     ),
 )
 def scored_examples(

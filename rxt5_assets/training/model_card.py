@@ -58,6 +58,16 @@ def render_model_card(*, base_model: str, base_model_path: str, is_lora: bool, m
                      f"{mix.get('per_language', {}).get(lang, 0)} | {eval_counts.get(lang, 0)} |")
     lines.append(f"| **total** | {sum(mix.get('read_per_language', {}).values())} | {mix.get('total', 0)} | "
                  f"{sum(eval_counts.values())} |")
+    if mix.get("self_training"):
+        st = mix["self_training"]
+        lines += ["", f"Self-training: the base's best valid sample (of {st.get('k')}) joined the training rows for "
+                      f"{st.get('rows')} of {st.get('prompts')} item prompts ("
+                      + ", ".join(f"{lang} {v['rows']}/{v['prompts']}" for lang, v in st.get("per_language", {}).items())
+                      + ")."]
+    if mix.get("fitted_item_targets"):
+        ft = mix["fitted_item_targets"]
+        lines += ["", f"Item targets over the target budget: {ft['over_budget']}; {ft['fitted']} trained as closed "
+                      f"items (their longest closed prefix that fits), {ft['kept_cut']} cut."]
     if mix.get("dropped_cross_language"):
         lines += ["", f"{mix['dropped_cross_language']} cross-language rows were dropped (cross-language learning off)."]
     lines += ["", "| task | rows trained |", "|---|---:|"]

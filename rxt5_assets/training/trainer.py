@@ -157,7 +157,7 @@ class Seq2SeqExamples(torch.utils.data.Dataset):
 
 
 def _self_training_rows(config, args, train_examples, model, tokenizer, base_path, fingerprint, output_dir: Path,
-                        is_main: bool) -> list:
+                        is_main: bool) -> tuple[list, dict]:
     """The base's valid samples for the training split's item prompts (training.self_training): rank 0 samples and
     writes them to the run folder, the other ranks (and a resumed run) read that file."""
     from rxt5_assets.training.self_training import (SELF_TRAINING_FILE, SelfTrainingSettings, read_rows,
@@ -173,8 +173,8 @@ def _self_training_rows(config, args, train_examples, model, tokenizer, base_pat
                                                  models_dir=Path(config.models_dir), settings=settings,
                                                  max_source_length=config.max_source_length)
             write_rows(path, rows, stats)
-        rows, _ = read_rows(path)
-    return rows
+        rows, stats = read_rows(path)
+    return rows, stats
 
 
 def tokenize_examples(examples: Sequence[Example], tokenizer, *, max_source_length: int,
@@ -484,9 +484,11 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
     base_path = resolve_base_path(config.base_model, models_dir=config.models_dir)
     fingerprint = weights_fingerprint(model)
 
+    mix_extra: dict[str, Any] = {}
     if config.self_training_k:
-        train_examples = train_examples + _self_training_rows(config, args, train_examples, model, tokenizer,
-                                                              base_path, fingerprint, output_dir, is_main)
+        self_rows, mix_extra["self_training"] = _self_training_rows(config, args, train_examples, model, tokenizer,
+                                                                    base_path, fingerprint, output_dir, is_main)
+        train_examples = train_examples + self_rows
     if config.lora and config.init_adapter is not None:
         model = _continue_adapter(model, config.init_adapter, fingerprint)
         if is_main:
@@ -495,6 +497,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
         from rxt5_assets.training.fit import fit_item_targets
 
         train_examples, fitted = fit_item_targets(train_examples, tokenizer, config.max_target_length)
+        mix_extra["fitted_item_targets"] = fitted
         if is_main:
             log.info("fitted %d of %d over-long item targets as closed items", fitted["fitted"],
                      fitted["over_budget"])
@@ -581,7 +584,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
         train_seconds=round(train_seconds, 3),
         tokens_per_second=round(tokens_seen / train_seconds, 1) if train_seconds > 0 else 0.0,
         resumed_from_step=resumed_from,
-        language_mix=mix.as_dict(),
+        language_mix={**mix.as_dict(), **mix_extra},
         eval_examples=len(eval_examples),
         trainable_params=trainable,
         total_params=total,
@@ -618,7 +621,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
                "tokens_per_second": result.tokens_per_second, "trainable_params": trainable, "total_params": total,
                "precision": precision, "device": device, "processes": world_size}
     (staging / "README.md").write_text(render_model_card(
-        base_model=config.base_model, base_model_path=base_path, is_lora=config.lora, mix=mix.as_dict(),
+        base_model=config.base_model, base_model_path=base_path, is_lora=config.lora,
+        mix={**mix.as_dict(), **mix_extra},
         eval_counts=eval_counts, hyperparameters=hyper, metrics=metrics, loss_history=loss_history,
         loss_by_language=_base_and_final(base_by_language, by_language, eval_counts),
         loss_by_task=_base_and_final(base_by_task, by_task, task_counts)))

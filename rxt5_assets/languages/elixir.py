@@ -923,21 +923,14 @@ class ElixirLanguage:
         root = _POOL.parse(data).root_node
         items = [n for n in root.named_children
                  if n.kind_id == K_CALL and (_call_target(data, n) in MODULE_KINDS or _call_target(data, n) in DEF_KINDS)]
-        cuts: list[bytes] = [data[:n.end_byte] for n in items[:-1]]
-        for n in items:
-            self._member_cuts(data, n, b"", cuts)
-        whole = data[:items[-1].end_byte] if items else b""
-        return sorted({c.decode("utf-8", "replace") for c in cuts if c != whole}, key=len)
+        return _ts.closed_prefixes(data, items, self._member_cuts)
 
     @classmethod
     def _member_cuts(cls, data: bytes, call, outer_closing: bytes, cuts: list[bytes]) -> None:
         block = _do_block(call)
         if block is None or data[block.end_byte - 3:block.end_byte] != b"end":
             return
-        close_at = block.end_byte - 3
-        line_start = data.rfind(b"\n", 0, close_at) + 1
-        closing = b"\n" + data[line_start if not data[line_start:close_at].strip() else close_at:call.end_byte]
-        closing += outer_closing
+        closing = _ts.closing_lines(data, block.end_byte - 3, call.end_byte, outer_closing)
         for m in block.named_children:
             if m.kind_id == K_COMMENT or _attr_name(data, m) is not None:
                 continue

@@ -809,22 +809,15 @@ class RustLanguage:
         that never closes (training.fit). Doc comments and attributes are never left dangling."""
         data = code.encode("utf-8")
         root = _POOL.parse(data).root_node
-        items = [n for n in root.named_children if n.kind_id in ITEM_KIND_OF_ID]
-        cuts: list[bytes] = [data[:n.end_byte] for n in items[:-1]]
-        for n in items:
-            self._member_cuts(data, n, b"", cuts)
-        whole = data[:items[-1].end_byte] if items else b""
-        return sorted({c.decode("utf-8", "replace") for c in cuts if c != whole}, key=len)
+        return _ts.closed_prefixes(data, [n for n in root.named_children if n.kind_id in ITEM_KIND_OF_ID],
+                                   self._member_cuts)
 
     @classmethod
     def _member_cuts(cls, data: bytes, item, outer_closing: bytes, cuts: list[bytes]) -> None:
         body = item.child_by_field_id(F_BODY)
         if body is None or body.kind_id not in _BODY_IDS or data[body.end_byte - 1:body.end_byte] != b"}":
             return
-        close_at = body.end_byte - 1
-        line_start = data.rfind(b"\n", 0, close_at) + 1
-        closing = b"\n" + data[line_start if not data[line_start:close_at].strip() else close_at:item.end_byte]
-        closing += outer_closing
+        closing = _ts.closing_lines(data, body.end_byte - 1, item.end_byte, outer_closing)
         members = [m for m in body.named_children if m.kind_id not in _COMMENT_IDS and m.kind_id != K_ATTR]
         for m in members:
             end = m.end_byte + (1 if data[m.end_byte:m.end_byte + 1] == b"," else 0)

@@ -240,30 +240,20 @@ class Generations:
 
 def generate_candidates(model, tokenizer, inputs: Sequence[str], settings: EvaluationSettings) -> Generations:
     """Greedy and k sampled generations per input, batched (inputs sorted by length so batches pad little)."""
-    import torch
-
-    from rxt5_assets.training.generate import generate_ids
+    from rxt5_assets.training.generate import generate_ids, sample_texts
 
     start = time.perf_counter()
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
-    ordered = [inputs[i] for i in order]
     common = dict(max_new_tokens=settings.max_new_tokens, repetition_penalty=settings.repetition_penalty,
                   max_source_length=settings.max_source_length, batch_size=settings.batch_size)
-    log.info("greedy generation on %d rows ...", len(ordered))
-    greedy_ids = generate_ids(model, tokenizer, ordered, **common)
+    log.info("greedy generation on %d rows ...", len(inputs))
+    greedy_ids = generate_ids(model, tokenizer, [inputs[i] for i in order], **common)
     log.info("greedy done in %.0f s; sampling %d candidates per row ...", time.perf_counter() - start, settings.k)
-    torch.manual_seed(settings.seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(settings.seed)
-    sample_ids = generate_ids(model, tokenizer, ordered, do_sample=True, temperature=settings.temperature,
-                              top_p=settings.top_p, num_return_sequences=settings.k, **common)
-    greedy_sorted = tokenizer.batch_decode(greedy_ids, skip_special_tokens=True)
-    samples_flat = tokenizer.batch_decode(sample_ids, skip_special_tokens=True)
+    samples = sample_texts(model, tokenizer, inputs, k=settings.k, temperature=settings.temperature,
+                           top_p=settings.top_p, seed=settings.seed, **common)
     greedy: list[str] = [""] * len(inputs)
-    samples: list[list[str]] = [[] for _ in inputs]
-    for position, i in enumerate(order):
-        greedy[i] = greedy_sorted[position]
-        samples[i] = samples_flat[position * settings.k:(position + 1) * settings.k]
+    for i, text in zip(order, tokenizer.batch_decode(greedy_ids, skip_special_tokens=True)):
+        greedy[i] = text
     return Generations(greedy, samples, time.perf_counter() - start)
 
 

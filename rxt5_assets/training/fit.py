@@ -12,17 +12,10 @@ Only the training split is fitted: evaluation always scores against the code as 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections import Counter
 from typing import Sequence
 
 from rxt5_assets.training.data import Example
-
-log = logging.getLogger(__name__)
-
-
-def _target_language(example: Example) -> str:
-    return example.language.split("->")[-1]
 
 
 def fit_item_targets(examples: Sequence[Example], tokenizer, max_length: int) -> tuple[list[Example], dict[str, int]]:
@@ -31,6 +24,7 @@ def fit_item_targets(examples: Sequence[Example], tokenizer, max_length: int) ->
     closed prefix fits: they stay as they were, cut by the trainer)."""
     from rxt5_assets import languages
     from rxt5_assets.evaluation.runner import requested_kind
+    from rxt5_assets.evaluation.template import target_language_of
 
     def n_tokens(texts: list[str]) -> list[int]:
         return [len(ids) for ids in tokenizer(text_target=texts)["input_ids"]]
@@ -40,7 +34,7 @@ def fit_item_targets(examples: Sequence[Example], tokenizer, max_length: int) ->
     for i, (example, length) in enumerate(zip(examples, lengths)):
         if length <= max_length:
             continue
-        language = _target_language(example)
+        language = target_language_of(example.language)
         try:
             module = languages.get(language)
         except KeyError:
@@ -55,8 +49,6 @@ def fit_item_targets(examples: Sequence[Example], tokenizer, max_length: int) ->
             continue
         counts["fitted"] += 1
         out[i] = dataclasses.replace(example, target=chosen)
-    log.info("item targets over %d tokens: %d, fitted as closed prefixes: %d, left cut: %d", max_length,
-             counts["over_budget"], counts["fitted"], counts["kept_cut"])
     return out, {"over_budget": counts["over_budget"], "fitted": counts["fitted"], "kept_cut": counts["kept_cut"]}
 
 

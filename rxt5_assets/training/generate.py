@@ -101,6 +101,25 @@ def generate_ids(model, tokenizer, inputs: Sequence[str], *, max_new_tokens: int
     return out
 
 
+def sample_texts(model, tokenizer, inputs: Sequence[str], *, k: int, temperature: float, top_p: float, seed: int,
+                 **generate_kwargs: Any) -> list[list[str]]:
+    """k sampled generations per input, in input order; torch seeded with `seed` first, and the inputs run sorted
+    by length so batches pad little (`generate_kwargs` as for generate_ids: max_new_tokens, batch_size, ...)."""
+    import torch
+
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    ids = generate_ids(model, tokenizer, [inputs[i] for i in order], do_sample=True, temperature=temperature,
+                       top_p=top_p, num_return_sequences=k, **generate_kwargs)
+    flat = tokenizer.batch_decode(ids, skip_special_tokens=True)
+    out: list[list[str]] = [[] for _ in inputs]
+    for position, i in enumerate(order):
+        out[i] = flat[position * k:(position + 1) * k]
+    return out
+
+
 def generate(model, tokenizer, inputs: Sequence[str], max_new_tokens: int = 128, num_beams: int = 1,
              repetition_penalty: float = 1.2, **generate_kwargs: Any) -> list[str]:
     """Decoded generations, one string per input."""

@@ -23,7 +23,6 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,30 +34,23 @@ SELF_TRAINING_FILE = "self_training.jsonl"
 ITEM_TASKS = ("implement", "generate")
 
 
-@dataclass(frozen=True)
-class SelfTrainingSettings:
-    k: int = 8
-    temperature: float = 0.8
-    top_p: float = 0.95
-    repetition_penalty: float = 1.2
-    max_new_tokens: int = 128
-    seed: int = 42
+def sampling_params(k: int, *, max_new_tokens: int, seed: int):
+    """How the base samples: k candidates at the evaluation's best-of-k settings (T 0.8, top-p 0.95, repetition
+    penalty 1.2 — `SamplingParams`' defaults), seeded."""
+    from rxt5_assets.generation.backends import SamplingParams
+
+    return SamplingParams(max_new_tokens=max_new_tokens, num_candidates=k, do_sample=True, seed=seed)
 
 
 def item_prompts(examples: Sequence[Example]) -> list[tuple[Example, str]]:
     """(example, requested kind) for the org's whole-item rows (implement/generate; replayed rows excluded)."""
-    from rxt5_assets import languages
     from rxt5_assets.evaluation.runner import requested_kind
 
     out = []
     for e in examples:
         if e.task not in ITEM_TASKS or e.is_cross_language or e.extra.get("replay"):
             continue
-        try:
-            languages.get(e.language)
-        except KeyError:
-            continue
-        kind = requested_kind(e.target, e.language, e.task)
+        kind = requested_kind(e.target, e.language, e.task)  # None for a language without a module too
         if kind is not None:
             out.append((e, kind))
     return out
@@ -117,35 +109,22 @@ def _ct2_base(base_path: Path, fingerprint: str, models_dir: Path) -> Path | Non
 
 
 def sample_candidates(prompts: Sequence[str], *, model, tokenizer, base_path: Path, fingerprint: str,
-                      models_dir: Path, settings: SelfTrainingSettings,
-                      max_source_length: int) -> tuple[list[list[str]], str]:
-    """k sampled continuations per prompt, and the backend that wrote them."""
+                      models_dir: Path, params, max_source_length: int) -> tuple[list[list[str]], str]:
+    """`params.num_candidates` sampled continuations per prompt (params: a generation SamplingParams), and the
+    backend that wrote them."""
     folder = _ct2_base(base_path, fingerprint, models_dir) if not _on_gpu(model) else None
     if folder is not None:
-        from rxt5_assets.generation.backends import SamplingParams
         from rxt5_assets.generation.ctranslate import CTranslate2Backend
 
         backend = CTranslate2Backend(folder, quantization="fp32", tokenizer=tokenizer,
                                      max_source_length=max_source_length, batch_size=32)
-        params = SamplingParams(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
-                                top_p=settings.top_p, repetition_penalty=settings.repetition_penalty,
-                                num_candidates=settings.k, do_sample=True, seed=settings.seed)
         return backend.generate(list(prompts), params), backend.name
-    import torch
+    from rxt5_assets.training.generate import sample_texts
 
-    from rxt5_assets.training.generate import generate_ids
-
-    torch.manual_seed(settings.seed)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # less padding per batch
-    ids = generate_ids(model, tokenizer, [prompts[i] for i in order], do_sample=True,
-                       temperature=settings.temperature, top_p=settings.top_p, num_return_sequences=settings.k,
-                       max_new_tokens=settings.max_new_tokens, repetition_penalty=settings.repetition_penalty,
-                       max_source_length=max_source_length)
-    flat = tokenizer.batch_decode(ids, skip_special_tokens=True)
-    out: list[list[str]] = [[] for _ in prompts]
-    for position, i in enumerate(order):
-        out[i] = flat[position * settings.k:(position + 1) * settings.k]
-    return out, "transformers"
+    return sample_texts(model, tokenizer, prompts, k=params.num_candidates, temperature=params.temperature,
+                        top_p=params.top_p, seed=params.seed, max_new_tokens=params.max_new_tokens,
+                        repetition_penalty=params.repetition_penalty,
+                        max_source_length=max_source_length), "transformers"
 
 
 def _on_gpu(model) -> bool:
@@ -156,22 +135,21 @@ def _on_gpu(model) -> bool:
 
 
 def self_training_examples(examples: Sequence[Example], *, model, tokenizer, base_path: Path, fingerprint: str,
-                           models_dir: Path, settings: SelfTrainingSettings,
-                           max_source_length: int) -> tuple[list[Example], dict[str, Any]]:
+                           models_dir: Path, params, max_source_length: int) -> tuple[list[Example], dict[str, Any]]:
     """(new training rows, stats): the base's best valid candidate per org item prompt."""
     start = time.perf_counter()
     rows = item_prompts(examples)
     if not rows:
         return [], {"prompts": 0, "rows": 0}
     log.info("self-training: sampling %d candidates for each of %d item prompts of the training split ...",
-             settings.k, len(rows))
+             params.num_candidates, len(rows))
     candidates, backend = sample_candidates([e.input for e, _ in rows], model=model, tokenizer=tokenizer,
                                             base_path=base_path, fingerprint=fingerprint, models_dir=models_dir,
-                                            settings=settings, max_source_length=max_source_length)
+                                            params=params, max_source_length=max_source_length)
     chosen = select_valid(rows, candidates)
     prompts = Counter(e.language for e, _ in rows)
     kept = Counter(e.language for e in chosen)
-    stats = {"prompts": len(rows), "rows": len(chosen), "k": settings.k, "backend": backend,
+    stats = {"prompts": len(rows), "rows": len(chosen), "k": params.num_candidates, "backend": backend,
              "seconds": round(time.perf_counter() - start, 1),
              "per_language": {lang: {"prompts": prompts[lang], "rows": kept[lang]} for lang in sorted(prompts)}}
     log.info("self-training: %d of %d prompts gave a valid item (%s) in %.0f s on %s", len(chosen), len(rows),

@@ -160,17 +160,17 @@ def _self_training_rows(config, args, train_examples, model, tokenizer, base_pat
                         is_main: bool) -> tuple[list, dict]:
     """The base's valid samples for the training split's item prompts (training.self_training): rank 0 samples and
     writes them to the run folder, the other ranks (and a resumed run) read that file."""
-    from rxt5_assets.training.self_training import (SELF_TRAINING_FILE, SelfTrainingSettings, read_rows,
+    from rxt5_assets.training.self_training import (SELF_TRAINING_FILE, read_rows, sampling_params,
                                                     self_training_examples, write_rows)
 
     path = output_dir / SELF_TRAINING_FILE
     with args.main_process_first(local=False, desc="self-training samples"):
         if is_main and not (config.resume and path.exists()):
-            settings = SelfTrainingSettings(k=config.self_training_k, max_new_tokens=config.max_target_length,
-                                            seed=config.seed)
+            params = sampling_params(config.self_training_k, max_new_tokens=config.max_target_length,
+                                     seed=config.seed)
             rows, stats = self_training_examples(train_examples, model=model, tokenizer=tokenizer,
                                                  base_path=Path(base_path), fingerprint=fingerprint,
-                                                 models_dir=Path(config.models_dir), settings=settings,
+                                                 models_dir=Path(config.models_dir), params=params,
                                                  max_source_length=config.max_source_length)
             write_rows(path, rows, stats)
         rows, stats = read_rows(path)
@@ -499,8 +499,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
         train_examples, fitted = fit_item_targets(train_examples, tokenizer, config.max_target_length)
         mix_extra["fitted_item_targets"] = fitted
         if is_main:
-            log.info("fitted %d of %d over-long item targets as closed items", fitted["fitted"],
-                     fitted["over_budget"])
+            log.info("item targets over %d tokens: %d, fitted as closed items: %d, left cut: %d",
+                     config.max_target_length, fitted["over_budget"], fitted["fitted"], fitted["kept_cut"])
     train_ds = tokenize_examples(train_examples, tokenizer, max_source_length=config.max_source_length,
                                  max_target_length=config.max_target_length)
     if config.lora and config.init_adapter is None:
@@ -621,8 +621,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[TrainerCallback] = (),
                "tokens_per_second": result.tokens_per_second, "trainable_params": trainable, "total_params": total,
                "precision": precision, "device": device, "processes": world_size}
     (staging / "README.md").write_text(render_model_card(
-        base_model=config.base_model, base_model_path=base_path, is_lora=config.lora,
-        mix={**mix.as_dict(), **mix_extra},
+        base_model=config.base_model, base_model_path=base_path, is_lora=config.lora, mix=result.language_mix,
         eval_counts=eval_counts, hyperparameters=hyper, metrics=metrics, loss_history=loss_history,
         loss_by_language=_base_and_final(base_by_language, by_language, eval_counts),
         loss_by_task=_base_and_final(base_by_task, by_task, task_counts)))

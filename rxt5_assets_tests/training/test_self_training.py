@@ -5,7 +5,7 @@ from pathlib import Path
 
 from rxt5_assets.training.base_model import load_base_model, resolve_base_path
 from rxt5_assets.training.data import Example
-from rxt5_assets.training.self_training import (SelfTrainingSettings, item_prompts, read_rows, select_valid,
+from rxt5_assets.training.self_training import (item_prompts, read_rows, sampling_params, select_valid,
                                                 self_training_examples, write_rows)
 from rxt5_assets.training.tiny import weights_fingerprint
 
@@ -46,7 +46,7 @@ def test_the_demo_base_writes_valid_items_for_some_prompts(tmp_path):
                                  ("The size of a page in bytes.", "PageSize"), ("A user's account.", "Account")]]
     rows, stats = self_training_examples(
         prompts, model=model, tokenizer=tokenizer, base_path=Path(resolve_base_path("demo", models_dir=tmp_path)),
-        fingerprint=weights_fingerprint(model), models_dir=tmp_path, settings=SelfTrainingSettings(k=8, seed=1),
+        fingerprint=weights_fingerprint(model), models_dir=tmp_path, params=sampling_params(8, max_new_tokens=128, seed=1),
         max_source_length=320)
     assert stats["prompts"] == 4 and stats["rows"] == len(rows) >= 1  # the base's best-of-8 Rust is ~70 % valid
     assert stats["backend"] == "ctranslate2-fp32" and (tmp_path / "ct2-bases").is_dir()

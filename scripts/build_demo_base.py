@@ -96,12 +96,11 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     with database.connect() as conn:
         manifest = run_data_stage(conn, files, work / "dataset", config,
                                   on_stage=lambda name, seconds: log.info("%s done in %.0f s", name, seconds))
-    import polars as pl
 
     (work / "dataset" / "corpus_config.json").write_text(json.dumps(
         {"quality_threshold": config.quality_threshold, "max_examples": config.max_examples,
          "eval_fraction": config.eval_fraction, "seed": config.seed}))
-    texts = pl.read_parquet(files.chunks, columns=["content"])["content"]
+    texts = files.read_parts(files.chunks, columns=["content"])["content"]  # the parts, not the ledger
     (work / "dataset" / "tokenizer_corpus.txt").write_text("\n\x00\n".join(texts.to_list()))
     log.info("dataset: %d train / %d eval examples, mix %s", manifest["train_examples"], manifest["eval_examples"],
              json.dumps(manifest["mix"]))

@@ -186,6 +186,9 @@ class EvaluationSettings:
     max_new_tokens: int = 128
     max_source_length: int = 320
     repetition_penalty: float = 1.2
+    # decoding choices measured on the public held-out split, never on an org's eval rows (README "Decoding"):
+    no_repeat_ngram_size: int = 4  # no 4-token sequence twice in one output (0: off)
+    signature_prefix: bool = True  # an implement row's output starts with its prompt's signature
     batch_size: int = 16  # inputs per generate call (best-of-k: batch_size × k sequences)
     compile_timeout_s: float = 15.0  # per compile check; a timeout fails that sample only
     metrics: tuple[str, ...] | None = None  # metric names (None: every metric of evaluation.metrics.METRICS)
@@ -200,6 +203,8 @@ class EvaluationSettings:
             problems.append(f"top_p must be in (0, 1] (got {self.top_p})")
         if self.temperature <= 0:
             problems.append(f"temperature must be > 0 (got {self.temperature})")
+        if self.no_repeat_ngram_size < 0:
+            problems.append(f"no_repeat_ngram_size must be >= 0 (got {self.no_repeat_ngram_size})")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             problems.append("max_new_tokens and batch_size must be >= 1")
         if problems:
@@ -240,17 +245,21 @@ class Generations:
 
 def generate_candidates(model, tokenizer, inputs: Sequence[str], settings: EvaluationSettings) -> Generations:
     """Greedy and k sampled generations per input, batched (inputs sorted by length so batches pad little)."""
+    from rxt5_assets.generation.params import implement_signature
     from rxt5_assets.training.generate import generate_ids, sample_texts
 
     start = time.perf_counter()
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
     common = dict(max_new_tokens=settings.max_new_tokens, repetition_penalty=settings.repetition_penalty,
-                  max_source_length=settings.max_source_length, batch_size=settings.batch_size)
+                  max_source_length=settings.max_source_length, batch_size=settings.batch_size,
+                  no_repeat_ngram_size=settings.no_repeat_ngram_size)
+    prefixes = [implement_signature(text) for text in inputs] if settings.signature_prefix else None
     log.info("greedy generation on %d rows ...", len(inputs))
-    greedy_ids = generate_ids(model, tokenizer, [inputs[i] for i in order], **common)
+    greedy_ids = generate_ids(model, tokenizer, [inputs[i] for i in order],
+                              decoder_prefixes=[prefixes[i] for i in order] if prefixes else None, **common)
     log.info("greedy done in %.0f s; sampling %d candidates per row ...", time.perf_counter() - start, settings.k)
     samples = sample_texts(model, tokenizer, inputs, k=settings.k, temperature=settings.temperature,
-                           top_p=settings.top_p, seed=settings.seed, **common)
+                           top_p=settings.top_p, seed=settings.seed, decoder_prefixes=prefixes, **common)
     greedy: list[str] = [""] * len(inputs)
     for i, text in zip(order, tokenizer.batch_decode(greedy_ids, skip_special_tokens=True)):
         greedy[i] = text

@@ -25,14 +25,17 @@ class SamplingParams:
     num_candidates: int = 1
     do_sample: bool = False
     seed: int | None = None
+    no_repeat_ngram_size: int = 4  # 0: off (chosen on the public held-out split: README "Decoding")
 
 
 class GenerationBackend(Protocol):
     #: short name reported in results and /version ("transformers-fp32", "ctranslate2-int8", ...)
     name: str
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[str]]:
-        """For each prompt, `params.num_candidates` decoded strings (special tokens skipped)."""
+    def generate(self, prompts: Sequence[str], params: SamplingParams,
+                 prefixes: Sequence[str | None] | None = None) -> list[list[str]]:
+        """For each prompt, `params.num_candidates` decoded strings (special tokens skipped); `prefixes` (one per
+        prompt, None for none): text each output starts with (the decoder continues from it)."""
         ...
 
 
@@ -46,7 +49,8 @@ class TransformersBackend:
         dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
         self.name = f"transformers-{ {'float32': 'fp32', 'bfloat16': 'bf16', 'float16': 'fp16'}.get(dtype, dtype)}"
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[str]]:
+    def generate(self, prompts: Sequence[str], params: SamplingParams,
+                 prefixes: Sequence[str | None] | None = None) -> list[list[str]]:
         import torch
 
         from rxt5_assets.training.generate import generate_ids
@@ -61,7 +65,8 @@ class TransformersBackend:
         def run():
             return generate_ids(self.model, self.tokenizer, list(prompts), max_new_tokens=params.max_new_tokens,
                                 repetition_penalty=params.repetition_penalty,
-                                max_source_length=self.max_source_length, **kwargs)
+                                max_source_length=self.max_source_length, decoder_prefixes=prefixes,
+                                no_repeat_ngram_size=params.no_repeat_ngram_size, **kwargs)
 
         if sample and params.seed is not None:
             with _SEED_LOCK:  # torch's generator is process-wide: a seeded call must not interleave with another

@@ -426,20 +426,28 @@ class CTranslate2Backend:
             return [tok.convert_ids_to_tokens(tok(p, max_length=self.max_source_length, truncation=True).input_ids)
                     for p in prompts]
 
-    def generate_ids(self, prompts: Sequence[str], params: SamplingParams, *,
-                     min_new_tokens: int = 0) -> list[list[list[int]]]:
+    def generate_ids(self, prompts: Sequence[str], params: SamplingParams, *, min_new_tokens: int = 0,
+                     prefixes: Sequence[str | None] | None = None) -> list[list[list[int]]]:
         """Token ids (no start or end token) of `params.num_candidates` continuations per prompt. `min_new_tokens`
-        forbids the end token before that many (the latency bench forces exactly 128)."""
+        forbids the end token before that many (the latency bench forces exactly 128). `prefixes`: text each output
+        starts with (CTranslate2's target_prefix; it counts toward max_decoding_length, as in transformers here)."""
         import ctranslate2
 
         k = max(1, params.num_candidates)
         sample = params.do_sample or k > 1
         options: dict[str, Any] = dict(beam_size=1, max_decoding_length=params.max_new_tokens,
                                        repetition_penalty=params.repetition_penalty, max_input_length=0,
-                                       max_batch_size=self.batch_size)
+                                       max_batch_size=self.batch_size,
+                                       no_repeat_ngram_size=params.no_repeat_ngram_size)
         if min_new_tokens:
             options["min_decoding_length"] = min_new_tokens
         sources = self._sources(prompts)
+        if prefixes is not None and any(prefixes):
+            from rxt5_assets.training.generate import prefix_token_ids
+
+            with self._tokenizer_lock:
+                options["target_prefix"] = [self.tokenizer.convert_ids_to_tokens(prefix_token_ids(self.tokenizer, p))
+                                            if p else None for p in prefixes]
         if sample:
             options.update(sampling_topk=SAMPLING_TOP_K, sampling_topp=params.top_p,
                            sampling_temperature=params.temperature, num_hypotheses=k)
@@ -457,10 +465,11 @@ class CTranslate2Backend:
         with self._tokenizer_lock:
             return [[tok.convert_tokens_to_ids(h) for h in r.hypotheses] for r in results]
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[str]]:
+    def generate(self, prompts: Sequence[str], params: SamplingParams,
+                 prefixes: Sequence[str | None] | None = None) -> list[list[str]]:
         if not prompts:
             return []
-        ids = self.generate_ids(prompts, params)
+        ids = self.generate_ids(prompts, params, prefixes=prefixes)
         with self._tokenizer_lock:
             return [self.tokenizer.batch_decode(candidates, skip_special_tokens=True) for candidates in ids]
 

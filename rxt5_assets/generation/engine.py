@@ -359,8 +359,13 @@ class GeneratorEngine:
         t0 = time.perf_counter()
         sampling = SamplingParams(max_new_tokens=params.max_new_tokens, temperature=params.temperature,
                                   top_p=params.top_p, repetition_penalty=params.repetition_penalty,
-                                  num_candidates=params.num_candidates, do_sample=params.sample, seed=seed)
-        texts = loaded.backend.generate([text], sampling)[0]
+                                  num_candidates=params.num_candidates, do_sample=params.sample, seed=seed,
+                                  no_repeat_ngram_size=params.no_repeat_ngram_size)
+        # the item implements the signature it was given: the output starts with it (one line; a longer one is the
+        # model's to write, as a cut line would be forced wrong)
+        prefix = signature.strip() if params.signature_prefix and signature and "\n" not in signature.strip() \
+            else None
+        texts = loaded.backend.generate([text], sampling, prefixes=[prefix])[0]
         result.timings["generate_s"] = time.perf_counter() - t0
 
         check_time("scoring")

@@ -52,6 +52,9 @@ class DecodingParams:
     sample: bool = True  # False: greedy (then num_candidates is 1)
     low_quality_threshold: float = 0.5  # below it (or not strict-valid) the result is flagged low-quality
     reject_low_quality: bool = False  # True: a low-quality best candidate is an error result (production)
+    # a repeated n-gram of this many tokens is never generated (0: off); stops the small bases' loops
+    no_repeat_ngram_size: int = 4
+    signature_prefix: bool = True  # with a signature, the output starts with it (implement_signature)
 
     def __post_init__(self) -> None:
         problems = []
@@ -65,6 +68,8 @@ class DecodingParams:
             problems.append(f"repetition_penalty must be in [1, 5] (got {self.repetition_penalty})")
         if not 1 <= self.num_candidates <= 64:
             problems.append(f"num_candidates must be in [1, 64] (got {self.num_candidates})")
+        if not 0 <= self.no_repeat_ngram_size <= 64:
+            problems.append(f"no_repeat_ngram_size must be in [0, 64] (got {self.no_repeat_ngram_size})")
         if not 0 <= self.low_quality_threshold <= 1.01:
             problems.append(f"low_quality_threshold must be in [0, 1] (got {self.low_quality_threshold})")
         if problems:
@@ -197,6 +202,24 @@ def infer_kind(language: str, prompt: str) -> str | None:
         if re.search(pattern, text):
             return kind
     return DEFAULT_KIND.get(language)
+
+
+def implement_signature(model_text: str) -> str | None:
+    """The signature an `implement` prompt ends with (`implement <lang>: [<description>\n]<signature>`, the format of
+    model_input and data/examples.py), or None: another task, or a last line that continues a longer signature (leading
+    whitespace, or `)` / `->` / `where` / `{`...) — a multi-line signature cannot be told apart from its description.
+
+    Decoding starts the output with it (SamplingParams.signature_prefix, EvaluationSettings.signature_prefix): the item
+    implements the signature it was asked for. Chosen on the public held-out split, not the org's (README)."""
+    if not model_text.startswith("implement "):
+        return None
+    header, sep, body = model_text.partition(": ")
+    if not sep or "->" in header:
+        return None
+    line = body.rsplit("\n", 1)[-1]
+    if not line.strip() or line[0].isspace() or line.lstrip().startswith((")", "]", "}", ">", ",", "->", "where", "{")):
+        return None
+    return line.rstrip()
 
 
 def model_input(language: str, kind: str | None, prompt: str, signature: str | None = None) -> str:

@@ -77,11 +77,26 @@ def _load_trained(adapter_dir: Path | str, models_dir: Path | str, *, allow_down
     return model, tokenizer
 
 
+def prefix_token_ids(tokenizer, prefix: str | None) -> list[int]:
+    """A decoder prefix as target-side token ids, without special tokens ([] for none)."""
+    return tokenizer(text_target=prefix, add_special_tokens=False)["input_ids"] if prefix else []
+
+
 @torch.no_grad()
 def generate_ids(model, tokenizer, inputs: Sequence[str], *, max_new_tokens: int = 128, num_beams: int = 1,
                  repetition_penalty: float = 1.2, max_source_length: int = 512, batch_size: int = 16,
-                 **generate_kwargs: Any) -> list[list[int]]:
-    """Generated token ids per input (greedy unless num_beams > 1 or sampling kwargs are passed)."""
+                 decoder_prefixes: Sequence[str | None] | None = None, **generate_kwargs: Any) -> list[list[int]]:
+    """Generated token ids per input (greedy unless num_beams > 1 or sampling kwargs are passed); with
+    num_return_sequences=k, k rows per input, in input order.
+
+    `decoder_prefixes` (one per input, None for none): the output starts with that text — the decoder is fed it after
+    its start token and continues from there (an `implement` prompt's signature: the item must implement the
+    signature it was given). The prefix counts toward `max_new_tokens`, so every output has the same token budget."""
+    if decoder_prefixes is not None and any(decoder_prefixes):
+        return _generate_with_prefixes(model, tokenizer, inputs, decoder_prefixes, max_new_tokens=max_new_tokens,
+                                       num_beams=num_beams, repetition_penalty=repetition_penalty,
+                                       max_source_length=max_source_length, batch_size=batch_size,
+                                       **generate_kwargs)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -101,8 +116,35 @@ def generate_ids(model, tokenizer, inputs: Sequence[str], *, max_new_tokens: int
     return out
 
 
+def _generate_with_prefixes(model, tokenizer, inputs: Sequence[str], prefixes: Sequence[str | None], *,
+                            max_new_tokens: int, batch_size: int, **kwargs: Any) -> list[list[int]]:
+    """generate_ids with a decoder prefix per input: inputs are grouped by prefix length (a batch's decoder inputs
+    must line up, and left-padding them would shift T5's relative positions), each group in batches of batch_size."""
+    import torch
+
+    k = int(kwargs.get("num_return_sequences", 1))
+    tokens = [prefix_token_ids(tokenizer, p) for p in prefixes]
+    start = model.config.decoder_start_token_id
+    device = next(model.parameters()).device
+    groups: dict[int, list[int]] = {}
+    for i, ids in enumerate(tokens):
+        groups.setdefault(len(ids), []).append(i)
+    out: list[list[int]] = [[] for _ in range(len(inputs) * k)]
+    for length, members in sorted(groups.items()):
+        for j in range(0, len(members), batch_size):
+            chunk = members[j:j + batch_size]
+            extra = {"decoder_input_ids": torch.tensor([[start, *tokens[i]] for i in chunk], device=device)} \
+                if length else {}
+            rows = generate_ids(model, tokenizer, [inputs[i] for i in chunk],
+                                max_new_tokens=max(1, max_new_tokens - length), batch_size=len(chunk),
+                                **kwargs, **extra)
+            for n, i in enumerate(chunk):
+                out[i * k:(i + 1) * k] = rows[n * k:(n + 1) * k]
+    return out
+
+
 def sample_texts(model, tokenizer, inputs: Sequence[str], *, k: int, temperature: float, top_p: float, seed: int,
-                 **generate_kwargs: Any) -> list[list[str]]:
+                 decoder_prefixes: Sequence[str | None] | None = None, **generate_kwargs: Any) -> list[list[str]]:
     """k sampled generations per input, in input order; torch seeded with `seed` first, and the inputs run sorted
     by length so batches pad little (`generate_kwargs` as for generate_ids: max_new_tokens, batch_size, ...)."""
     import torch
@@ -111,8 +153,9 @@ def sample_texts(model, tokenizer, inputs: Sequence[str], *, k: int, temperature
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+    prefixes = [decoder_prefixes[i] for i in order] if decoder_prefixes is not None else None
     ids = generate_ids(model, tokenizer, [inputs[i] for i in order], do_sample=True, temperature=temperature,
-                       top_p=top_p, num_return_sequences=k, **generate_kwargs)
+                       top_p=top_p, num_return_sequences=k, decoder_prefixes=prefixes, **generate_kwargs)
     flat = tokenizer.batch_decode(ids, skip_special_tokens=True)
     out: list[list[str]] = [[] for _ in inputs]
     for position, i in enumerate(order):

@@ -36,7 +36,7 @@ ITEM_TASKS = ("implement", "generate")
 
 def sampling_params(k: int, *, max_new_tokens: int, seed: int):
     """How the base samples: k candidates at the evaluation's best-of-k settings (T 0.8, top-p 0.95, repetition
-    penalty 1.2 — `SamplingParams`' defaults), seeded."""
+    penalty 1.2, no repeated 4-gram — `SamplingParams`' defaults), seeded."""
     from rxt5_assets.generation.backends import SamplingParams
 
     return SamplingParams(max_new_tokens=max_new_tokens, num_candidates=k, do_sample=True, seed=seed)
@@ -111,20 +111,23 @@ def _ct2_base(base_path: Path, fingerprint: str, models_dir: Path) -> Path | Non
 def sample_candidates(prompts: Sequence[str], *, model, tokenizer, base_path: Path, fingerprint: str,
                       models_dir: Path, params, max_source_length: int) -> tuple[list[list[str]], str]:
     """`params.num_candidates` sampled continuations per prompt (params: a generation SamplingParams), and the
-    backend that wrote them."""
+    backend that wrote them. An implement prompt's candidates start with its signature, as the evaluation's do."""
+    from rxt5_assets.generation.params import implement_signature
+
+    prefixes = [implement_signature(p) for p in prompts]
     folder = _ct2_base(base_path, fingerprint, models_dir) if not _on_gpu(model) else None
     if folder is not None:
         from rxt5_assets.generation.ctranslate import CTranslate2Backend
 
         backend = CTranslate2Backend(folder, quantization="fp32", tokenizer=tokenizer,
                                      max_source_length=max_source_length, batch_size=32)
-        return backend.generate(list(prompts), params), backend.name
+        return backend.generate(list(prompts), params, prefixes=prefixes), backend.name
     from rxt5_assets.training.generate import sample_texts
 
     return sample_texts(model, tokenizer, prompts, k=params.num_candidates, temperature=params.temperature,
                         top_p=params.top_p, seed=params.seed, max_new_tokens=params.max_new_tokens,
-                        repetition_penalty=params.repetition_penalty,
-                        max_source_length=max_source_length), "transformers"
+                        repetition_penalty=params.repetition_penalty, no_repeat_ngram_size=params.no_repeat_ngram_size,
+                        max_source_length=max_source_length, decoder_prefixes=prefixes), "transformers"
 
 
 def _on_gpu(model) -> bool:

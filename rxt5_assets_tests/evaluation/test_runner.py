@@ -143,6 +143,23 @@ def test_batched_generation_matches_one_by_one_and_gives_k_samples(base):
     assert again.samples == batched.samples  # seeded sampling: the same settings give the same candidates
 
 
+def test_implement_rows_decode_from_their_signature(base, demo_eval_rows):
+    from rxt5_assets.generation.params import implement_signature
+
+    model, tokenizer, _ = base
+    rows = [r for r in demo_eval_rows if implement_signature(r.input)][:5]
+    assert len(rows) == 5
+    with one_torch_thread():
+        on = generate_candidates(model, tokenizer, [r.input for r in rows], small_settings(k=2, max_new_tokens=24))
+        off = generate_candidates(model, tokenizer, [r.input for r in rows],
+                                  small_settings(k=2, max_new_tokens=24, signature_prefix=False))
+    for row, greedy, samples in zip(rows, on.greedy, on.samples):
+        signature = implement_signature(row.input)
+        assert greedy.startswith(signature) and all(s.startswith(signature) for s in samples)
+    assert small_settings().digest() != small_settings(signature_prefix=False).digest()  # cached results keyed apart
+    assert len(off.greedy) == len(rows)
+
+
 def test_scores_per_language_and_task_and_the_seed_entry_points(base):
     model, tokenizer, eval_file = base
     rows = load_eval_rows(eval_file)

@@ -98,12 +98,12 @@ class GatedBackend:
         self.entered = threading.Event()
         self.calls = 0
 
-    def generate(self, prompts, params):
+    def generate(self, prompts, params, prefixes=None):
         self.calls += 1
         self.entered.set()
         if not self.gate.wait(300):
             raise RuntimeError("the test never opened the gate")
-        return self.inner.generate(prompts, params)
+        return self.inner.generate(prompts, params, prefixes=prefixes)
 
 
 def call(url: str, method: str = "GET", body=None, timeout: float = 120) -> tuple[int, dict]:

@@ -93,6 +93,32 @@ def test_an_adapter_converts_and_ct2_fp32_greedy_equals_transformers(fast, adapt
     assert all(len(c) == 1 for c in got) and any(c[0].strip() for c in got)
 
 
+def test_decoder_prefixes_and_no_repeat_ngrams_agree_between_ct2_and_transformers(fast, adapter_deployment):
+    """A prefix (an implement prompt's signature) starts its output on both backends, counts toward the token budget,
+    and greedy decoding with it is the same string on both; no_repeat_ngram_size 4 leaves no 4-gram twice."""
+    prompts = fast.prompts[:4]
+    prefixes = ["pub fn total(amounts: &[u64]) -> u64", None, "defmodule Cache.Store", "pub struct Money"]
+    params = SamplingParams(max_new_tokens=32, repetition_penalty=1.0, no_repeat_ngram_size=4)
+    with one_torch_thread():
+        ensure_converted(adapter_deployment, "fp32", home=fast.home)
+        ct2 = load_ctranslate2_backend(adapter_deployment, kind="ctranslate2-fp32", home=fast.home, threads=1)
+        reference = reference_backend(adapter_deployment, fast)
+        expected = reference.generate(prompts, params, prefixes=prefixes)
+        got = ct2.generate(prompts, params, prefixes=prefixes)
+        ids = ct2.generate_ids(prompts, params, prefixes=prefixes)
+        sampled = ct2.generate(prompts, SamplingParams(max_new_tokens=32, num_candidates=3, seed=3), prefixes=prefixes)
+        unprefixed = reference.generate(prompts, params)
+    assert got == expected
+    for prefix, (text,), candidates in zip(prefixes, got, sampled):
+        if prefix:
+            assert text.startswith(prefix) and all(c.startswith(prefix) for c in candidates), (prefix, text)
+    assert got[1] == unprefixed[1]  # a prompt without a prefix decodes as before
+    for (row,) in ids:
+        assert len(row) <= 32  # the prefix's tokens are part of the budget
+        grams = [tuple(row[i:i + 4]) for i in range(len(row) - 3)]
+        assert len(grams) == len(set(grams)), row
+
+
 def test_the_base_converts_and_matches_and_verification_catches_a_different_model(fast, adapter_deployment):
     base_deployment = fast.deployment(fast.base_version("base-fast"))
     with one_torch_thread():

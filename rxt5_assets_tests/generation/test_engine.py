@@ -70,6 +70,11 @@ def test_rust_and_the_implement_task_with_a_signature(engine):
                                signature="pub fn len(&self) -> usize")
     assert sig.ok and sig.kind == "function"
     assert sig.model_input == "implement rust: Returns the number of entries.\npub fn len(&self) -> usize"
+    # the item implements the signature it was given: every candidate starts with it (decoded from it)
+    assert all(c.code.startswith("pub fn len(&self) -> usize") for c in sig.candidates)
+    free = engine.code_generate("Returns the number of entries.", "rust", quality="draft",
+                                signature="pub fn len(&self) -> usize", overrides={"signature_prefix": False})
+    assert free.ok and free.model_input == sig.model_input and free.params["signature_prefix"] is False
 
 
 def test_a_seed_makes_the_sampled_candidates_reproducible(engine):
@@ -228,3 +233,17 @@ def test_models_load_from_several_threads_at_once(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == [] and fingerprints == [demo_base_metadata()["fingerprint"]] * 3
+
+
+def test_the_signature_an_implement_prompt_ends_with():
+    from rxt5_assets.generation.params import implement_signature, model_input
+
+    assert implement_signature(model_input("rust", None, "Adds two amounts.", "pub fn add(a: u64, b: u64) -> u64")) \
+        == "pub fn add(a: u64, b: u64) -> u64"
+    assert implement_signature("implement elixir: Raised when\nfunds are short.\ndefmodule Bank.Error") \
+        == "defmodule Bank.Error"
+    assert implement_signature("implement elixir: def fetch(cache, key)") == "def fetch(cache, key)"
+    assert implement_signature("generate rust function: Adds two amounts.") is None  # no signature to start from
+    # the last line of a multi-line signature is not a signature: nothing is forced
+    assert implement_signature("implement rust: Builds it.\npub fn new(\n    cap: usize,\n) -> Self") is None
+    assert implement_signature("implement rust: Builds it.\n    ) -> Vec<T>") is None

@@ -363,8 +363,8 @@ class GeneratorEngine:
                                   no_repeat_ngram_size=params.no_repeat_ngram_size)
         # the item implements the signature it was given: the output starts with it (one line; a longer one is the
         # model's to write, as a cut line would be forced wrong)
-        prefix = signature.strip() if params.signature_prefix and signature and "\n" not in signature.strip() \
-            else None
+        given = (signature or "").strip()
+        prefix = given if params.signature_prefix and given and "\n" not in given else None
         texts = loaded.backend.generate([text], sampling, prefixes=[prefix])[0]
         result.timings["generate_s"] = time.perf_counter() - t0
 

@@ -209,7 +209,7 @@ def implement_signature(model_text: str) -> str | None:
     model_input and data/examples.py), or None: another task, or a last line that continues a longer signature (leading
     whitespace, or `)` / `->` / `where` / `{`...) — a multi-line signature cannot be told apart from its description.
 
-    Decoding starts the output with it (SamplingParams.signature_prefix, EvaluationSettings.signature_prefix): the item
+    Decoding starts the output with it (EvaluationSettings.signature_prefix; self-training always): the item
     implements the signature it was asked for. Chosen on the public held-out split, not the org's (README)."""
     if not model_text.startswith("implement "):
         return None

@@ -6,7 +6,7 @@ The dev split is the demo base's own held-out public files (scripts/build_demo_b
 <work>/dataset/eval.jsonl: crates and Elixir apps' files the base never trained on) — neither the org's eval split
 (that is where the fine-tune is judged) nor anything a fine-tune trains on. On its implement/generate rows (a seeded
 sample per language) the shipped base decodes with the evaluation runner's own `generate_candidates` under each
-variant of `EvaluationSettings` (signature_prefix, no_repeat_ngram_size; the rest as the gate uses them), and the
+variant of `EvaluationSettings` (signature_prefix, doc_prefix, no_repeat_ngram_size; the rest as the gate uses them), and the
 table gives greedy and best-of-k strict validity and chrF on `implement`, per language.
 """
 
@@ -27,6 +27,7 @@ VARIANTS = {
     "no-repeat 4": dict(signature_prefix=False, no_repeat_ngram_size=4),
     "signature prefix": dict(signature_prefix=True, no_repeat_ngram_size=0),
     "signature prefix + no-repeat 4": dict(signature_prefix=True, no_repeat_ngram_size=4),
+    "signature + doc prefix + no-repeat 4": dict(signature_prefix=True, doc_prefix=True, no_repeat_ngram_size=4),
 }
 
 
@@ -59,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     chrf = CHRF()
     print(f"dev rows: {len(picked)} ({args.rows} per language) from {dev_file}; load {os.getloadavg()[0]:.2f}")
     print("| decoding | Rust greedy | Rust best-of-%d | Rust chrF impl | Elixir greedy | Elixir best-of-%d | "
-          "Elixir chrF impl | s |" % (args.k, args.k))
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "Elixir chrF impl | Rust chrF gen | Elixir chrF gen | s |" % (args.k, args.k))
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, overrides in VARIANTS.items():
         if args.variants and name not in args.variants:
             continue
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         generations = generate_candidates(model, tokenizer, [r.input for r in picked], settings)
         _, best_valid = best_of_k(picked, generations.samples)
-        cells = []
+        cells, gen_scores = [], []
         for language in ("rust", "elixir"):
             idx = [i for i, r in enumerate(picked) if r.language == language]
             greedy = sum(strict_valid(generations.greedy[i], language, picked[i].kind) for i in idx)
@@ -77,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             score = chrf.corpus_score([generations.greedy[i] for i in implement],
                                       [[picked[i].target for i in implement]]).score
             cells += [f"{100 * greedy / len(idx):.0f} %", f"{100 * best / len(idx):.0f} %", f"{score:.1f}"]
+            generate = [i for i in idx if picked[i].task == "generate"]
+            gen_scores.append(chrf.corpus_score([generations.greedy[i] for i in generate],
+                                                [[picked[i].target for i in generate]]).score)
+        cells += [f"{score:.1f}" for score in gen_scores]
         print(f"| {name} | " + " | ".join(cells) + f" | {time.perf_counter() - started:.0f} |", flush=True)
     return 0
 

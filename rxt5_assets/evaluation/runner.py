@@ -189,6 +189,7 @@ class EvaluationSettings:
     # decoding choices measured on the public held-out split, never on an org's eval rows (README "Decoding"):
     no_repeat_ngram_size: int = 4  # no 4-token sequence twice in one output (0: off)
     signature_prefix: bool = True  # an implement row's output starts with its prompt's signature
+    doc_prefix: bool = False  # a generate row's output starts with its description as the language's docs
     batch_size: int = 16  # inputs per generate call (best-of-k: batch_size × k sequences)
     compile_timeout_s: float = 15.0  # per compile check; a timeout fails that sample only
     metrics: tuple[str, ...] | None = None  # metric names (None: every metric of evaluation.metrics.METRICS)
@@ -245,7 +246,7 @@ class Generations:
 
 def generate_candidates(model, tokenizer, inputs: Sequence[str], settings: EvaluationSettings) -> Generations:
     """Greedy and k sampled generations per input, batched (inputs sorted by length so batches pad little)."""
-    from rxt5_assets.generation.params import implement_signature
+    from rxt5_assets.generation.params import output_prefix
     from rxt5_assets.training.generate import generate_ids, sample_texts
 
     start = time.perf_counter()
@@ -253,7 +254,8 @@ def generate_candidates(model, tokenizer, inputs: Sequence[str], settings: Evalu
     common = dict(max_new_tokens=settings.max_new_tokens, repetition_penalty=settings.repetition_penalty,
                   max_source_length=settings.max_source_length, batch_size=settings.batch_size,
                   no_repeat_ngram_size=settings.no_repeat_ngram_size)
-    prefixes = [implement_signature(text) for text in inputs] if settings.signature_prefix else None
+    prefixes = ([output_prefix(text, signature=settings.signature_prefix, docs=settings.doc_prefix) for text in inputs]
+                if settings.signature_prefix or settings.doc_prefix else None)
     log.info("greedy generation on %d rows ...", len(inputs))
     greedy_ids = generate_ids(model, tokenizer, [inputs[i] for i in order],
                               decoder_prefixes=[prefixes[i] for i in order] if prefixes else None, **common)

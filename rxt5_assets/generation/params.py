@@ -222,6 +222,35 @@ def implement_signature(model_text: str) -> str | None:
     return line.rstrip()
 
 
+
+def generate_doc_prefix(model_text: str) -> str | None:
+    """What a `generate` prompt's output starts with (`generate <lang> <kind>: <description>`): the description as the
+    language writes an item's docs (its module's `generate_prefix`: Rust `/// ...` lines, Elixir's `@doc` heredoc
+    or `defmodule `), or None: another task, an unknown language, or one without that rule."""
+    if not model_text.startswith("generate "):
+        return None
+    header, sep, description = model_text.partition(": ")
+    words = header.split()
+    if not sep or len(words) != 3:
+        return None
+    from rxt5_assets import languages
+
+    try:
+        module = languages.get(words[1])
+    except Exception:  # noqa: BLE001 — an unregistered language decodes freely
+        return None
+    rule = getattr(module, "generate_prefix", None)
+    return rule(words[2], description) if rule is not None else None
+
+
+def output_prefix(model_text: str, *, signature: bool = True, docs: bool = True) -> str | None:
+    """The text decoding starts an output with: an `implement` prompt's signature (`implement_signature`, with
+    `signature`), a `generate` prompt's docs (`generate_doc_prefix`, with `docs`), else None. Both chosen on the
+    public held-out split, not the org's (README "Decoding")."""
+    if model_text.startswith("implement "):
+        return implement_signature(model_text) if signature else None
+    return generate_doc_prefix(model_text) if docs else None
+
 def model_input(language: str, kind: str | None, prompt: str, signature: str | None = None) -> str:
     """The prompt phrased as the training task it matches (data/examples.py): with a signature the `implement` task
     (`implement <lang>: <description>\\n<signature>` → the item without docs), else the `generate` task

@@ -72,3 +72,8 @@ class LanguageModule(Protocol):
     def is_valid_item(self, code: str, kind: str | None = None) -> bool:
         """True when `code` parses without error AND is the requested kind of item (not just any parseable text)."""
         ...
+
+    # Optional (looked up with getattr; a language without it decodes `generate` rows freely):
+    # def generate_prefix(self, kind: str | None, description: str) -> str | None:
+    #     """The text a generated item of `kind` documented by `description` starts with, in the language's doc
+    #     convention (the decoder is fed it: generation.params.output_prefix), or None."""

@@ -37,6 +37,11 @@ VALID_KINDS = frozenset(
      "defguardp", "defdelegate", "module_header"}
 )  # fmt: skip
 
+# generate_prefix: the kinds documented by `@doc`, and the keyword an undocumented-first kind opens with
+_DOC_ATTRIBUTE_KINDS = frozenset({"def", "function", "defmacro", "defguard", "defdelegate"})
+_OPENING_KEYWORD = {"module": "defmodule ", "module_header": "defmodule ", "test_module": "defmodule ",
+                    "protocol": "defprotocol "}
+
 # reserved words plus the definition and control-flow macros that read as keywords (CodeBLEU's keyword weights)
 KEYWORDS = frozenset(
     {"true", "false", "nil", "when", "and", "or", "not", "in", "fn", "do", "end", "catch", "rescue", "after", "else",
@@ -911,6 +916,20 @@ class ElixirLanguage:
             "spec": spec,
             "tests": tests,
         }
+
+    # ---------------------------------------------------------------- decoding
+    def generate_prefix(self, kind: str | None, description: str) -> str | None:
+        """What a generated item documented by ``description`` starts with (the `generate` task's target is the
+        item's source, docs first: data/examples.py): a public function or macro opens with its ``@doc`` heredoc
+        holding the description, left open (more paragraphs may follow); a module or protocol opens with its
+        keyword — the name comes before the ``@moduledoc`` and is the model's to write. None otherwise (``defp``
+        takes no ``@doc``)."""
+        if not description.strip():
+            return None
+        if kind in _DOC_ATTRIBUTE_KINDS:
+            lines = description.strip().split("\n")
+            return '@doc """\n' + "".join(f"  {line}\n" if line.strip() else "\n" for line in lines)
+        return _OPENING_KEYWORD.get(kind or "")
 
     # ---------------------------------------------------------------- shortening
     def closed_prefixes(self, code: str) -> list[str]:

@@ -800,6 +800,16 @@ class RustLanguage:
             "tests": tests,
         }
 
+    # ---------------------------------------------------------------- decoding
+    def generate_prefix(self, kind: str | None, description: str) -> str | None:
+        """What a generated item documented by ``description`` starts with: its ``///`` doc comment, one line per
+        line of the description (the `generate` task's target is the item's source, docs first, and the task's
+        description is the doc's first paragraph: data/examples.py). The model writes what follows — more doc
+        lines, attributes, the item. None without a description."""
+        if not description.strip():
+            return None
+        return "".join(f"/// {line}\n" if line.strip() else "///\n" for line in description.strip().split("\n"))
+
     # ---------------------------------------------------------------- shortening
     def closed_prefixes(self, code: str) -> list[str]:
         """The item cut after a member of a body and closed again, shortest first: a struct's first fields, an

@@ -160,6 +160,25 @@ def test_implement_rows_decode_from_their_signature(base, demo_eval_rows):
     assert len(off.greedy) == len(rows)
 
 
+
+def test_generate_rows_decode_from_their_docs(base, demo_eval_rows):
+    """A generate row's target is the item's source, docs first: the doc prefix is how every demo target starts, and
+    with doc_prefix on, every greedy and sampled output starts with it too."""
+    from rxt5_assets.generation.params import generate_doc_prefix
+
+    rows = [r for r in demo_eval_rows if r.task == "generate"]
+    prefixed = [(r, generate_doc_prefix(r.input)) for r in rows]
+    assert {r.language for r, p in prefixed if p} == {"rust", "elixir"}
+    assert all(r.target.startswith(p) for r, p in prefixed if p)  # the rule is the data format's
+    model, tokenizer, _ = base
+    picked = [(r, p) for r, p in prefixed if p][:4]
+    with one_torch_thread():
+        on = generate_candidates(model, tokenizer, [r.input for r, _ in picked],
+                                 small_settings(k=2, max_new_tokens=40, doc_prefix=True))
+    for (row, prefix), greedy, samples in zip(picked, on.greedy, on.samples):
+        assert greedy.startswith(prefix.rstrip()) and all(s.startswith(prefix.rstrip()) for s in samples)
+    assert small_settings().digest() != small_settings(doc_prefix=True).digest()
+
 def test_scores_per_language_and_task_and_the_seed_entry_points(base):
     model, tokenizer, eval_file = base
     rows = load_eval_rows(eval_file)

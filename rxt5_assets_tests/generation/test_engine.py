@@ -247,3 +247,18 @@ def test_the_signature_an_implement_prompt_ends_with():
     # the last line of a multi-line signature is not a signature: nothing is forced
     assert implement_signature("implement rust: Builds it.\npub fn new(\n    cap: usize,\n) -> Self") is None
     assert implement_signature("implement rust: Builds it.\n    ) -> Vec<T>") is None
+
+
+def test_the_docs_a_generate_prompt_starts_with():
+    from rxt5_assets.generation.params import generate_doc_prefix, model_input, output_prefix
+
+    assert generate_doc_prefix(model_input("rust", "struct", "A queue.\nBounded.")) == "/// A queue. Bounded.\n"
+    assert generate_doc_prefix("generate rust enum: Colours.\nAll of them.") == "/// Colours.\n/// All of them.\n"
+    assert generate_doc_prefix("generate elixir def: Starts a limiter.") == '@doc """\n  Starts a limiter.\n'
+    assert generate_doc_prefix("generate elixir module: Raised when funds are short.") == "defmodule "
+    assert generate_doc_prefix("generate elixir defp: Private.") is None  # defp takes no @doc
+    assert generate_doc_prefix("generate cobol program: Pays.") is None  # no such language module
+    assert generate_doc_prefix("implement rust: pub fn a()") is None
+    assert output_prefix("implement rust: Adds.\npub fn add()") == "pub fn add()"
+    assert output_prefix("implement rust: Adds.\npub fn add()", signature=False) is None
+    assert output_prefix("generate rust struct: A.", docs=False) is None

@@ -227,7 +227,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data = json.loads(manifest.read_text())
         eval_file, dataset_session_id = data["eval_file"], data["session_id"]
     settings = EvaluationSettings(max_rows=None if args.max_rows == 0 else args.max_rows, seed=args.seed, k=args.k,
-                                  max_new_tokens=args.max_new_tokens)
+                                  max_new_tokens=args.max_new_tokens, backend=args.backend)
     outcome = evaluate_versions(database, eval_file=eval_file, models_dir=args.models_dir or database.home / "models",
                                 candidate=args.candidate, dataset_session_id=dataset_session_id, settings=settings,
                                 policy=GatePolicy())
@@ -356,7 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--eval-file", help="eval.jsonl (default: the dataset's, from its manifest)")
     evaluate.add_argument("--dataset", default="rust_elixir_v1", help="dataset name under $RXT5_HOME/datasets")
     evaluate.add_argument("--models-dir", help="where 'tiny' bases live (default: $RXT5_HOME/models)")
-    evaluate.add_argument("--max-rows", type=int, default=80, help="rows sampled (0: every row)")
+    evaluate.add_argument("--max-rows", type=int, default=400, help="rows sampled (0: every row)")
+    evaluate.add_argument("--backend", choices=("auto", "transformers", "ctranslate2"), default="auto",
+                          help="what decodes: auto = CTranslate2 fp32 on a CPU when installed (what `rxt5 serve` "
+                               "runs; transformers' arithmetic, faster), else transformers")
     evaluate.add_argument("--k", type=int, default=8, help="best-of-k samples per row")
     evaluate.add_argument("--max-new-tokens", type=int, default=128, help="tokens generated per row")
     evaluate.add_argument("--seed", type=int, default=42, help="seed of the sample and of sampling")

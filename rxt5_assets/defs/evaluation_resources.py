@@ -10,7 +10,7 @@ class EvaluationResource(ConfigurableResource):
     """Settings of evaluation_metrics (generation, sample, metrics) and of the gate active_model_version obeys."""
 
     max_rows: Optional[int] = Field(
-        default=80, description="eval rows used, sampled stratified by language and task (None: every row); the "
+        default=400, description="eval rows used, sampled stratified by language and task (None: every row); the "
                                  "sample size and seed are stored with the results")
     seed: int = Field(default=42, description="seed of the row sample and of best-of-k sampling")
     k: int = Field(default=8, description="best-of-k: samples per row; the first strict-valid one is kept")
@@ -20,6 +20,8 @@ class EvaluationResource(ConfigurableResource):
     max_source_length: int = Field(default=320, description="input tokens kept per row")
     repetition_penalty: float = Field(default=1.2, description="repetition penalty of greedy and sampled decoding")
     batch_size: int = Field(default=16, description="rows per generate call (best-of-k: × k sequences)")
+    backend: str = Field(default="auto", description="what decodes: auto (CTranslate2 fp32 on a CPU, what the service "
+                                                     "runs, else transformers), transformers, or ctranslate2")
     compile_timeout_s: float = Field(default=15.0, description="per compile check; a timeout fails that sample only")
     metrics: Optional[list[str]] = Field(default=None, description="metric names (None: all of evaluation.metrics)")
     primary_weights: dict[str, float] = Field(
@@ -39,7 +41,7 @@ class EvaluationResource(ConfigurableResource):
         return EvaluationSettings(
             max_rows=self.max_rows, seed=self.seed, k=self.k, temperature=self.temperature, top_p=self.top_p,
             max_new_tokens=self.max_new_tokens, max_source_length=self.max_source_length,
-            repetition_penalty=self.repetition_penalty, batch_size=self.batch_size,
+            repetition_penalty=self.repetition_penalty, batch_size=self.batch_size, backend=self.backend,
             compile_timeout_s=self.compile_timeout_s, metrics=tuple(self.metrics) if self.metrics else None)
 
     def policy(self):

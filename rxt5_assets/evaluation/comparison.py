@@ -128,7 +128,7 @@ def _run_system(role: str, version: dict[str, Any] | None, rows: list[EvalRow], 
         log.info("%s %s: generating greedy + best-of-%d on %d rows", role, version["version"], settings.k, len(rows))
         model, tokenizer = load_version_model(version, models_dir, device=device)
         try:
-            result = evaluate_model(model, tokenizer, rows, settings)
+            result = evaluate_model(model, tokenizer, rows, settings, work_dir=Path(models_dir) / "eval-scratch")
         finally:
             del model
             gc.collect()

@@ -213,6 +213,25 @@ def merged_model(deployment_folder: str | os.PathLike[str], *, home=None, models
     return model, tokenizer
 
 
+def convert_loaded(model, tokenizer, target: str | os.PathLike[str], *, quantization: str = "fp32") -> Path:
+    """A loaded plain-transformers (model, tokenizer) converted for CTranslate2 into `target` (created; the caller
+    removes it): how the evaluation samples a candidate that is not deployed yet. fp32 is transformers' arithmetic
+    (the deploy conversion verifies that on every version)."""
+    import ctranslate2
+
+    target = Path(target)
+    merged = target.with_name(target.name + ".hf")
+    try:
+        model.save_pretrained(merged)
+        tokenizer.save_pretrained(merged)
+        ctranslate2.converters.TransformersConverter(str(merged)).convert(
+            str(target), quantization=QUANTIZATIONS[_quantization(quantization)])
+        tokenizer.save_pretrained(target)
+    finally:
+        shutil.rmtree(merged, ignore_errors=True)
+    return target
+
+
 def ensure_converted(deployment_folder: str | os.PathLike[str], quantization: str = AUTO_QUANTIZATION, *,
                      home=None, models_dir=None, force: bool = False) -> Converted:
     """The deployment's converted model of this quantization, converting (and verifying) it first when missing.

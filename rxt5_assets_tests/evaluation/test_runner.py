@@ -179,6 +179,29 @@ def test_generate_rows_decode_from_their_docs(base, demo_eval_rows):
         assert greedy.startswith(prefix.rstrip()) and all(s.startswith(prefix.rstrip()) for s in samples)
     assert small_settings().digest() != small_settings(doc_prefix=True).digest()
 
+
+def test_the_evaluation_decodes_on_ctranslate2_as_on_transformers(base, demo_eval_rows, tmp_path):
+    """The gate's generations on CTranslate2 fp32 (a converted copy under work_dir, removed afterwards): greedy is
+    transformers' own output row for row, prefixes included; best-of-k gives k candidates per row, seeded."""
+    pytest.importorskip("ctranslate2")
+    from rxt5_assets.evaluation.runner import ctranslate2_folder, evaluate_model
+
+    model, tokenizer, _ = base
+    rows = [r for r in demo_eval_rows if r.task in ("implement", "generate")][:6]
+    settings = small_settings(k=3, max_new_tokens=32, doc_prefix=True)
+    with one_torch_thread():
+        reference = evaluate_model(model, tokenizer, rows, small_settings(k=3, max_new_tokens=32, doc_prefix=True,
+                                                                          backend="transformers"), work_dir=tmp_path)
+        fast = evaluate_model(model, tokenizer, rows, settings, work_dir=tmp_path)
+        again = evaluate_model(model, tokenizer, rows, settings, work_dir=tmp_path)
+    assert fast.greedy == reference.greedy
+    assert fast.best == again.best  # seeded sampling
+    assert list(tmp_path.iterdir()) == []  # the converted copy is gone
+    with ctranslate2_folder(model, tokenizer, small_settings(backend="transformers"), tmp_path) as folder:
+        assert folder is None
+    with pytest.raises(ValueError, match="backend must be one of"):
+        small_settings(backend="onnx")
+
 def test_scores_per_language_and_task_and_the_seed_entry_points(base):
     model, tokenizer, eval_file = base
     rows = load_eval_rows(eval_file)

@@ -22,8 +22,11 @@ a language's value is the row-weighted mean of its task groups' values, `all` th
 `evaluate_language_performance` / `evaluate_cross_language_performance` are the seed's two entry points over the same
 machinery; `evaluate_versions` runs a whole candidate-vs-active evaluation and records it (see db/evaluations.py).
 
-Cost: the eval split is sampled down to `max_rows` (stratified by language and task, fixed seed; both go into the
-results) so one version evaluates in about a minute on 2 CPU cores; candidate, active and template floor see the SAME
+Cost: the eval split is sampled down to `max_rows` (400; stratified by language and task, fixed seed; both go into
+the results), decoded on CTranslate2 fp32 on a CPU (`backend`: transformers' arithmetic, several times faster), so the
+demo's whole split (241 rows) evaluates in about 30 s per version on 2 CPU cores — an 80-row sample left ~17 Elixir
+item rows, too few for a 0.05 per-language tolerance (it refused an adapter the whole split passes, README "The
+gate"); candidate, active and template floor see the SAME
 rows with the SAME settings, and a version's scores are cached in the database by (version, rows, settings), so the
 active version is generated once, not once per candidate.
 """

@@ -180,6 +180,7 @@ def rows_digest(rows: Sequence[EvalRow]) -> str:
 
 EVAL_BACKENDS = ("auto", "transformers", "ctranslate2")
 
+
 @dataclass(frozen=True)
 class EvaluationSettings:
     """How a version is evaluated; candidate, active and template always share one instance."""
@@ -263,14 +264,14 @@ def generate_candidates(model, tokenizer, inputs: Sequence[str], settings: Evalu
     from rxt5_assets.training.generate import generate_ids, sample_texts
 
     start = time.perf_counter()
-    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
-    common = dict(max_new_tokens=settings.max_new_tokens, repetition_penalty=settings.repetition_penalty,
-                  max_source_length=settings.max_source_length, batch_size=settings.batch_size,
-                  no_repeat_ngram_size=settings.no_repeat_ngram_size)
     prefixes = ([output_prefix(text, signature=settings.signature_prefix, docs=settings.doc_prefix) for text in inputs]
                 if settings.signature_prefix or settings.doc_prefix else None)
     if ct2_folder is not None:
         return _ctranslate2_candidates(ct2_folder, tokenizer, inputs, prefixes, settings, start)
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    common = dict(max_new_tokens=settings.max_new_tokens, repetition_penalty=settings.repetition_penalty,
+                  max_source_length=settings.max_source_length, batch_size=settings.batch_size,
+                  no_repeat_ngram_size=settings.no_repeat_ngram_size)
     log.info("greedy generation on %d rows ...", len(inputs))
     greedy_ids = generate_ids(model, tokenizer, [inputs[i] for i in order],
                               decoder_prefixes=[prefixes[i] for i in order] if prefixes else None, **common)
@@ -314,11 +315,12 @@ def ctranslate2_folder(model, tokenizer, settings: EvaluationSettings, work_dir:
     if wanted == "transformers" or (wanted == "auto" and not on_cpu):
         yield None
         return
-    from rxt5_assets.generation.ctranslate import convert_loaded, ctranslate2_available
+    from rxt5_assets.generation.ctranslate import ConversionError, convert_loaded, ctranslate2_available
 
     if not ctranslate2_available():
         if wanted == "ctranslate2":
-            raise RuntimeError("EvaluationSettings.backend is ctranslate2 but ctranslate2 is not installed")
+            raise ConversionError("evaluation backend ctranslate2: ctranslate2 is not installed "
+                                  "(pip install ctranslate2==4.8.5)")
         yield None
         return
     Path(work_dir).mkdir(parents=True, exist_ok=True)
@@ -326,8 +328,6 @@ def ctranslate2_folder(model, tokenizer, settings: EvaluationSettings, work_dir:
     try:
         folder = None
         try:
-            if hasattr(model, "merge_and_unload"):  # a LoRA on its base: CTranslate2 takes the merged weights
-                model = model.merge_and_unload()
             folder = convert_loaded(model, tokenizer, scratch / "model")
         except Exception as exc:  # noqa: BLE001 — "auto" still evaluates, on transformers
             if wanted == "ctranslate2":

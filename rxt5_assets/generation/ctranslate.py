@@ -213,22 +213,30 @@ def merged_model(deployment_folder: str | os.PathLike[str], *, home=None, models
     return model, tokenizer
 
 
-def convert_loaded(model, tokenizer, target: str | os.PathLike[str], *, quantization: str = "fp32") -> Path:
-    """A loaded plain-transformers (model, tokenizer) converted for CTranslate2 into `target` (created; the caller
-    removes it): how the evaluation samples a candidate that is not deployed yet. fp32 is transformers' arithmetic
-    (the deploy conversion verifies that on every version)."""
+def _convert_saved(saved: Path, target: Path, quantization: str, tokenizer) -> None:
+    """A saved transformers folder converted for CTranslate2 into `target`, with the tokenizer beside it."""
     import ctranslate2
 
+    ctranslate2.converters.TransformersConverter(str(saved)).convert(
+        str(target), quantization=QUANTIZATIONS[_quantization(quantization)])
+    tokenizer.save_pretrained(target)
+
+
+def convert_loaded(model, tokenizer, target: str | os.PathLike[str], *, quantization: str = "fp32") -> Path:
+    """A loaded (model, tokenizer) converted for CTranslate2 into `target` (created; the caller removes it), a LoRA
+    merged into its base first (in place: the caller's model becomes the merged one): how the evaluation samples a
+    candidate that is not deployed yet. fp32 is transformers' arithmetic (the deploy conversion verifies that on
+    every version)."""
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
     target = Path(target)
-    merged = target.with_name(target.name + ".hf")
+    saved = target.with_name(target.name + ".hf")
     try:
-        model.save_pretrained(merged)
-        tokenizer.save_pretrained(merged)
-        ctranslate2.converters.TransformersConverter(str(merged)).convert(
-            str(target), quantization=QUANTIZATIONS[_quantization(quantization)])
-        tokenizer.save_pretrained(target)
+        model.save_pretrained(saved)
+        tokenizer.save_pretrained(saved)
+        _convert_saved(saved, target, quantization, tokenizer)
     finally:
-        shutil.rmtree(merged, ignore_errors=True)
+        shutil.rmtree(saved, ignore_errors=True)
     return target
 
 
@@ -292,9 +300,7 @@ def _build(folder: Path, manifest: dict[str, Any], quantizations: list[str], *, 
             t0 = time.perf_counter()
             staged = work / f"ct2-{q}"
             try:
-                ctranslate2.converters.TransformersConverter(str(merged)).convert(
-                    str(staged), quantization=QUANTIZATIONS[q])
-                tokenizer.save_pretrained(staged)
+                _convert_saved(merged, staged, q, tokenizer)
                 verification = _verify(staged, tokenizer, reference, q)
             except Exception as exc:  # deterministic for this model and library: remembered, not retried per load
                 error = exc if isinstance(exc, ConversionError) else ConversionError(

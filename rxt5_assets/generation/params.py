@@ -222,7 +222,6 @@ def implement_signature(model_text: str) -> str | None:
     return line.rstrip()
 
 
-
 def generate_doc_prefix(model_text: str) -> str | None:
     """What a `generate` prompt's output starts with (`generate <lang> <kind>: <description>`): the description as the
     language writes an item's docs (its module's `generate_prefix`: Rust `/// ...` lines, Elixir's `@doc` heredoc
@@ -237,7 +236,7 @@ def generate_doc_prefix(model_text: str) -> str | None:
 
     try:
         module = languages.get(words[1])
-    except Exception:  # noqa: BLE001 — an unregistered language decodes freely
+    except KeyError:  # an unregistered language decodes freely
         return None
     rule = getattr(module, "generate_prefix", None)
     return rule(words[2], description) if rule is not None else None
@@ -250,6 +249,7 @@ def output_prefix(model_text: str, *, signature: bool = True, docs: bool = True)
     if model_text.startswith("implement "):
         return implement_signature(model_text) if signature else None
     return generate_doc_prefix(model_text) if docs else None
+
 
 def model_input(language: str, kind: str | None, prompt: str, signature: str | None = None) -> str:
     """The prompt phrased as the training task it matches (data/examples.py): with a signature the `implement` task

@@ -160,7 +160,6 @@ def test_implement_rows_decode_from_their_signature(base, demo_eval_rows):
     assert len(off.greedy) == len(rows)
 
 
-
 def test_generate_rows_decode_from_their_docs(base, demo_eval_rows):
     """A generate row's target is the item's source, docs first: the doc prefix is how every demo target starts, and
     with doc_prefix on, every greedy and sampled output starts with it too."""
@@ -201,6 +200,7 @@ def test_the_evaluation_decodes_on_ctranslate2_as_on_transformers(base, demo_eva
         assert folder is None
     with pytest.raises(ValueError, match="backend must be one of"):
         small_settings(backend="onnx")
+
 
 def test_scores_per_language_and_task_and_the_seed_entry_points(base):
     model, tokenizer, eval_file = base

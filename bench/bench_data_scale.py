@@ -131,8 +131,16 @@ def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size
 
     database = database_for(home, f"{prefix}_{size}")
     database.migrate()
+    folder = "" if prefix == "scale" else f"{prefix}-"
+    full_session = home / "work" / f"{folder}{size}-full" / "session.json"
     with database.connect() as conn:  # the rows an earlier incremental run added go: each run sees N (+ new) rows
-        conn.execute("truncate t5_training_sessions cascade")  # earlier runs' sessions: not what is measured
+        if mode == "incremental" and full_session.exists():
+            # earlier runs' sessions are not what is measured; the full run's is the one a retrain follows (its
+            # examples are linked, not stored again, while it exists)
+            conn.execute("delete from t5_training_sessions where id::text <> %s",
+                         (json.loads(full_session.read_text())["session_id"],))
+        else:
+            conn.execute("truncate t5_training_sessions cascade")
         conn.execute(r"delete from code_chunks where repo ~ '~r1[0-9]{4}$'")
         if mode == "full":  # an empty analysis cache: every chunk is analysed
             conn.execute("truncate chunk_analyses")
@@ -146,7 +154,6 @@ def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size
     timings, peaks = {}, {}  # peaks: ru_maxrss after each stage (it only grows: the stage where it rises set it)
     started = time.perf_counter()
     config = PrepareConfig(workers=workers, batch_size=batch_size, min_examples=1)
-    folder = "" if prefix == "scale" else f"{prefix}-"
     work = home / "work" / f"{folder}{size}-{mode}"
     # the incremental run carries the full run's folder, as a retrain carries the latest materialization
     previous = StageFiles(home / "work" / f"{folder}{size}-full") if mode == "incremental" else None
@@ -162,6 +169,7 @@ def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size
             "train_examples": manifest["train_examples"], "eval_examples": manifest["eval_examples"],
             "analysed": manifest.get("analysed"), "carried": manifest.get("carried"),
             "parts_carried": manifest.get("parts_carried"), "parts_scored": manifest.get("parts_scored"),
+            "example_parts_carried": manifest.get("example_parts_carried"),
             "store_seconds": manifest.get("store_seconds"),
             "load": os.getloadavg()[0]}
 

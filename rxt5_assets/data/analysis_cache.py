@@ -132,16 +132,17 @@ def snapshot_reader(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
 
 
 ROW_LIST_SCHEMA = {"id": pl.Int64, "content_hash": pl.String, "language": pl.String, "file_path": pl.String,
-                   "repo": pl.String, "chars": pl.Int64}
+                   "repo": pl.String, "bytes": pl.Int64}
 
 
 def row_list(conn: psycopg.Connection, max_id: int | None) -> pl.DataFrame:
     """Every code_chunks row's identity without its content — id, content_hash, language, file_path, repo and the
-    content's length in characters — in id order, through COPY … (FORMAT csv) read by polars (an unquoted empty field
-    is NULL, a quoted "" an empty string)."""
+    content's size in bytes (octet_length reads a TOASTed value's size from its header; length() in characters
+    decompresses every row: 0.8 s instead of 0.3 s for 200k rows) — in id order, through COPY … (FORMAT csv) read
+    by polars (an unquoted empty field is NULL, a quoted "" an empty string)."""
     where = f"where id <= {int(max_id)}" if max_id is not None else ""
-    query = (f"copy (select id, content_hash, language, file_path, repo, length(content) from code_chunks {where} "
-             "order by id) to stdout (format csv)")
+    query = (f"copy (select id, content_hash, language, file_path, repo, octet_length(content) from code_chunks "
+             f"{where} order by id) to stdout (format csv)")
     with conn.cursor().copy(query) as copy:
         data = b"".join(bytes(block) for block in copy)
     if not data:

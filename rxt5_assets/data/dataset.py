@@ -7,7 +7,6 @@ by quality); one asked for less keeps its best examples. The eval split is never
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +78,6 @@ def write_jsonl(frame: pl.DataFrame, path: Path) -> int:
     """One JSON object a line with the trainer's fields; returns the line count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(path.suffix + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for row in frame.select(JSONL_FIELDS).iter_rows(named=True):
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    frame.select(JSONL_FIELDS).write_ndjson(temporary)  # polars' writer: a tenth of json.dumps row by row
     temporary.replace(path)  # readers never see a half-written file
     return frame.height

@@ -203,17 +203,24 @@ def estimated_jaccard(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return agree / np.maximum(1, NUM_BINS - both_empty.sum(axis=-1))
 
 
-def near_duplicates(signatures: np.ndarray, groups: np.ndarray, threshold: float) -> np.ndarray:
+def near_duplicates(signatures: np.ndarray, groups: np.ndarray, threshold: float,
+                    decided: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask: the rows that are near duplicates (estimated Jaccard ≥ threshold) of an earlier kept row of the
     same group.
 
     LSH with 16 bands of 4 bins finds candidates (a pair at Jaccard 0.8 shares a band with probability > 0.999); each
     candidate is then verified on the whole signature, so the decision follows the estimated Jaccard and not the luck
     of the banding. Earlier rows win, and a dropped row does not drop others.
+
+    `decided`: the mask of the first len(decided) rows, known already (a row's decision depends on earlier rows only,
+    so a retrain whose first parts are unchanged knows theirs from the previous run); only later rows are decided,
+    against the earlier kept ones: one band's keys of the later rows joined to all, instead of every row to every row.
     """
     count = len(signatures)
+    known = 0 if decided is None else len(decided)
     dropped = np.zeros(count, dtype=bool)
-    if count < 2:
+    dropped[:known] = decided if known else False
+    if count < 2 or known >= count:
         return dropped
     banded = signatures.reshape(count, LSH_BANDS, LSH_ROWS)
     positions = np.arange(count)
@@ -223,13 +230,19 @@ def near_duplicates(signatures: np.ndarray, groups: np.ndarray, threshold: float
         bands = banded[:, band].astype(np.uint64)
         band_keys = (bands[:, 0] | bands[:, 1] << np.uint64(32)) * _MIX_1 ^ (bands[:, 2] | bands[:, 3] << np.uint64(32))
         keep = ~(banded[:, band] == EMPTY_BIN).all(axis=1)  # an empty band says nothing
+        keep[:known] &= ~dropped[:known]  # a decided row that was dropped drops nothing
         members = pl.DataFrame({"row": positions[keep], "group": groups[keep], "key": band_keys[keep]})
         del bands, band_keys
-        shared = members.filter(pl.len().over("group", "key") > 1)
-        if shared.height == 0:
-            continue
-        candidates = (shared.join(shared, on=["group", "key"], suffix="_later")
-                      .filter(pl.col("row") < pl.col("row_later")).select("row", "row_later"))
+        if known:
+            later = members.filter(pl.col("row") >= known)
+            candidates = (members.join(later, on=["group", "key"], suffix="_later")
+                          .filter(pl.col("row") < pl.col("row_later")).select("row", "row_later"))
+        else:
+            shared = members.filter(pl.len().over("group", "key") > 1)
+            if shared.height == 0:
+                continue
+            candidates = (shared.join(shared, on=["group", "key"], suffix="_later")
+                          .filter(pl.col("row") < pl.col("row_later")).select("row", "row_later"))
         earlier, later = candidates["row"].to_numpy(), candidates["row_later"].to_numpy()
         del candidates
         for start in range(0, len(earlier), _VERIFY_SLICE):
@@ -285,14 +298,17 @@ def dedup_keys(candidates: pl.DataFrame) -> tuple[pl.Series, np.ndarray]:
 
 
 def duplicate_decisions(digests: pl.Series, signatures: np.ndarray, language_task: pl.DataFrame, threshold: float,
-                        dropped: Counter) -> np.ndarray:
+                        dropped: Counter, decided: np.ndarray | None = None) -> np.ndarray:
     """Which candidates stay (a boolean mask, in candidate order): the first of each digest, then, within each
-    (language, task), not a near duplicate of an earlier kept one."""
+    (language, task), not a near duplicate of an earlier kept one. `decided`: this mask for the first candidates,
+    known already (the previous run's, for an unchanged prefix: each decision depends on earlier candidates only)."""
     first_seen = digests.is_first_distinct()
     dropped["duplicate_example"] += int((~first_seen).sum())
     first = first_seen.to_numpy()
     groups = language_task.filter(first_seen).select(pl.struct("language", "task").rank("dense")).to_series().to_numpy()
-    near = near_duplicates(signatures[first], groups, threshold)
+    # the known decisions among the first-of-their-digest rows: dropped there means near-duplicate
+    known = None if decided is None else ~decided[first[:len(decided)]]
+    near = near_duplicates(signatures[first], groups, threshold, known)
     dropped["near_duplicate"] += int(near.sum())
     keep = first.copy()
     keep[np.flatnonzero(first)[near]] = False

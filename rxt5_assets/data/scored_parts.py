@@ -34,8 +34,10 @@ from rxt5_assets.data.examples import (EXAMPLE_SCHEMA, NUM_BINS, ExampleConfig, 
 from rxt5_assets.data.quality import score_chunks
 
 MANIFEST = "manifest.json"
+SPLITS = "splits.parquet"  # this run's split of every file with a passing chunk
 FORMAT = 1
 _LIST_COLUMNS = ("patterns", "concepts", "identifiers")  # only the pair matcher reads these
+_TEST_TASK_COLUMNS = ("id", "language", "repo", "file_path", "kind", "name", "content")  # what _test_tasks reads
 _SCORE_COLUMNS = ("id", "language", "repo", "file_path", "kind", "name", "quality_score", "passed", "breakdown")
 
 
@@ -81,25 +83,32 @@ class PartScoring:
     dropped: Counter = field(default_factory=Counter)
     parts_scored: int = 0
     parts_from_cache: int = 0
+    parts_carried: int = 0  # parts whose examples are the previous run's (on_examples(None, index))
 
 
 def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFrame, config: ExampleConfig,
                            cache: Path, on_examples, previous_cache: Path | None = None,
-                           on_scores=None) -> PartScoring:
+                           on_scores=None, carriable: int = 0) -> PartScoring:
     """`build_examples` over (fingerprint, part file) in order: per-part work from `previous_cache` where its key
     matches, else computed now, either way kept in `cache` (this run's folder). The examples go to
-    `on_examples(frame)` a part at a time, in order (EXAMPLE_SCHEMA; their concatenation is build_examples'
-    examples); `on_scores(scores)` hears of the scores before the first examples."""
+    `on_examples(frame, index)` a part at a time, in order (EXAMPLE_SCHEMA; their concatenation is build_examples'
+    examples; index len(parts) is the test tasks'); `on_scores(scores, fresh)` hears of the scores and of the count
+    of examples that will come as frames, before the first examples.
+
+    The dedup decisions of the leading parts that are the previous run's stand (see _decided_prefix); of those, the
+    first `carriable` (the caller has the previous run's examples of those parts at hand) come as
+    `on_examples(None, index)` — the previous run's part `index`, unchanged — when no file changed sides."""
     key = scoring_key(config)
     tag = hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=6).hexdigest()
     cache.mkdir(parents=True, exist_ok=True)
-    prior = {}
+    prior, prior_order = {}, {}
     if previous_cache is not None and (previous_cache / MANIFEST).exists():
         try:
             manifest = json.loads((previous_cache / MANIFEST).read_text())
-            prior = manifest["parts"] if manifest.get("key") == key else {}
+            if manifest.get("key") == key:
+                prior, prior_order = manifest["parts"], manifest.get("order", {})
         except (json.JSONDecodeError, KeyError):
-            prior = {}
+            prior, prior_order = {}, {}
     entries: dict[str, dict] = {}
     result = PartScoring(scores=pl.DataFrame(), examples=0)
     score_parts, part_ids, digests, signatures, language_task = [], [], [], [], []
@@ -125,10 +134,12 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
         digests.append(keys["digest"])
         signatures.append(keys["signature"].to_numpy())
         language_task.append(keys.select("language", "task"))
-    (cache / MANIFEST).write_text(json.dumps({"key": key, "parts": entries}))
+    counts = [len(part) for part in digests]
+    prefix = _decided_prefix([fingerprint for fingerprint, _ in parts], counts, prior_order, previous_cache)
+    carried = min(prefix.parts, carriable)
     current = {f"{fingerprint}-{tag}.{suffix}.parquet" for fingerprint in entries for suffix in ("scores", "candidates")}
-    for stale in cache.glob("*.parquet"):  # a folder scored before with other parts or another key
-        if stale.name not in current:
+    for stale in [*cache.glob("*.parquet"), *cache.glob("*.npy")]:  # scored before with other parts or another key
+        if stale.name not in current and not (cache == previous_cache and stale.name == SPLITS):
             stale.unlink(missing_ok=True)
 
     all_scores = pl.concat(score_parts) if score_parts else pl.DataFrame(schema={
@@ -151,8 +162,8 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
         passing.filter(pl.col("kind").is_in(["module", "module_header"]) & (pl.col("name") != "")
                        & pl.col("name").is_in(subjects.implode())).select("id"))["id"].unique()
     del passing, all_scores
-    relevant = [pl.scan_parquet(path).filter(pl.col("id").is_in(wanted.implode())).collect()
-                for (_, path), ids in zip(parts, part_ids) if wanted.len() and ids.is_in(wanted.implode()).any()]
+    relevant = [pl.scan_parquet(path).select(_TEST_TASK_COLUMNS).filter(pl.col("id").is_in(wanted.implode()))
+                .collect() for (_, path), ids in zip(parts, part_ids) if wanted.len() and ids.is_in(wanted.implode()).any()]
     passed = pl.concat(relevant) if relevant else None
     if passed is not None and passed.height:
         passed = passed.join(result.scores.select("id", "quality_score", "breakdown", "split"), on="id",
@@ -168,27 +179,85 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
     language_task.append(test_candidates.select("language", "task"))
 
     keep = duplicate_decisions(pl.concat(digests), np.concatenate([s.reshape(-1, NUM_BINS) for s in signatures]),
-                               pl.concat(language_task), config.near_duplicate_threshold, result.dropped)
+                               pl.concat(language_task), config.near_duplicate_threshold, result.dropped,
+                               decided=prefix.keep)
     del digests, signatures, language_task
+    # this run's decisions, in part order, for the next run (the test candidates' last: never carried)
+    temporary = cache / f".decisions-{tag}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    with temporary.open("wb") as handle:
+        np.save(handle, keep[:sum(counts)])
+    temporary.replace(cache / f"decisions-{tag}.npy")
+    (cache / MANIFEST).write_text(json.dumps({"key": key, "parts": entries, "order": {
+        "fingerprints": [fingerprint for fingerprint, _ in parts], "counts": counts,
+        "decisions": f"decisions-{tag}.npy"}}))
+    # a part's examples are the previous run's when its candidates and their decisions are (the decided prefix) and
+    # no file changed sides (the split of a file depends on the whole table: its first eval file)
+    if carried and not _same_splits(previous_cache / SPLITS, split_frame):
+        carried = 0
+    _write(split_frame, cache / SPLITS)
+    ends = np.cumsum([0, *counts, test_candidates.height])
+    fresh = int(keep[ends[carried]:].sum())
     if on_scores is not None:
-        on_scores(result.scores)
-    offset = 0
+        on_scores(result.scores, fresh)
     for index, (fingerprint, _) in enumerate([*parts, ("tests", None)]):
+        part_keep = keep[ends[index]:ends[index + 1]]
+        if index < carried:
+            on_examples(None, index)
+            result.examples += int(part_keep.sum())
+            result.parts_carried += 1
+            continue
         if fingerprint == "tests":
             candidates = test_candidates
         else:
             candidates = pl.read_parquet(cache / f"{fingerprint}-{tag}.candidates.parquet").drop("digest", "signature")
             candidates = candidates.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left")
-        kept = candidates.filter(pl.Series(keep[offset:offset + candidates.height]))
-        offset += candidates.height
+        kept = candidates.filter(pl.Series(part_keep))
         examples = kept.select(
             "input", "target", "language", "task", "quality_score", source_id=pl.col("id").cast(pl.String),
             code_chunk_id="id", repo="repo", file_path="file_path", split="split", quality_breakdown="breakdown",
         ).cast(EXAMPLE_SCHEMA)
-        on_examples(examples)
+        on_examples(examples, index)
         result.examples += examples.height
     result.dropped = +result.dropped
     return result
+
+
+@dataclass
+class _Prefix:
+    parts: int = 0  # leading parts whose candidates and decisions are the previous run's
+    keep: np.ndarray | None = None  # the decisions of their candidates
+
+
+def _decided_prefix(fingerprints: list[str], counts: list[int], prior_order: dict,
+                    previous_cache: Path | None) -> _Prefix:
+    """The leading parts this run shares with the previous one (same fingerprints in the same places, same scoring
+    key) and the previous run's dedup decisions for their candidates: a candidate's decision depends only on the
+    candidates before it, so theirs stand."""
+    previous = prior_order.get("fingerprints", [])
+    parts = 0
+    while parts < min(len(previous), len(fingerprints)) and previous[parts] == fingerprints[parts] \
+            and prior_order["counts"][parts] == counts[parts]:
+        parts += 1
+    if not parts:
+        return _Prefix()
+    try:
+        decisions = np.load(previous_cache / prior_order["decisions"])
+    except (OSError, ValueError, KeyError):
+        return _Prefix()
+    rows = sum(counts[:parts])
+    if decisions.dtype != np.bool_ or len(decisions) != sum(prior_order["counts"]):
+        return _Prefix()
+    return _Prefix(parts, decisions[:rows])
+
+
+def _same_splits(previous: Path, current: pl.DataFrame) -> bool:
+    """No file of the previous run's split is on another side now."""
+    try:
+        before = pl.read_parquet(previous)
+    except (OSError, pl.exceptions.PolarsError):
+        return False
+    return before.join(current, on=["repo", "file_path"], how="inner", suffix="_now").filter(
+        pl.col("split") != pl.col("split_now")).height == 0
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:

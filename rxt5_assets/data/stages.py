@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import psycopg
 
@@ -30,10 +31,11 @@ from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
 from rxt5_assets.data.quality import QualityWeights
 from rxt5_assets.data.preprocess import Preprocessor
-from rxt5_assets.db.sessions import (ContentIndex, create_session, derive_session, lock_session, store_examples,
-                                     update_session)
+from rxt5_assets.db.sessions import (PROBE_ROWS, ContentIndex, create_session, derive_session, link_examples,
+                                     lock_session, store_examples, update_session)
 from rxt5_assets.errors import InsufficientDataError
 
+TEST_EXAMPLES = "tests.parquet"  # the test tasks' examples, after every part's
 PAIR_TASKS = ("translate", "concept_transfer")
 PAIR_LANGUAGES = ("rust->elixir", "elixir->rust")  # pair_examples' directions
 PAIR_COLUMNS = ("id", "language", "repo", "file_path", "kind", "name", "identifiers", "concepts")
@@ -106,7 +108,21 @@ class StageFiles:
 
     @property
     def examples(self) -> Path:
-        return self.work_dir / "examples.parquet"
+        # a folder: part-NNNNN.parquet per preprocessed part (with part-NNNNN.ids.npy, the ids of its stored
+        # contents, which the next run links instead of storing again) and the test tasks' TEST_EXAMPLES
+        return self.work_dir / "examples"
+
+    def example_parts(self) -> list[Path]:
+        """The example files in order (a folder written before examples were kept by part: its one file)."""
+        if self.examples.is_dir():
+            tests = self.examples / TEST_EXAMPLES
+            return sorted(self.examples.glob("part-*.parquet")) + ([tests] if tests.exists() else [])
+        if (self.work_dir / "examples.parquet").exists():
+            return [self.work_dir / "examples.parquet"]
+        raise FileNotFoundError(f"examples are missing in {self.work_dir}: materialize scored_examples first")
+
+    def read_examples(self, columns: list[str] | None = None) -> pl.DataFrame:
+        return pl.concat([pl.read_parquet(path, columns=columns) for path in self.example_parts()])
 
     @property
     def scored_parts(self) -> Path:
@@ -119,6 +135,10 @@ class StageFiles:
     @property
     def pair_examples(self) -> Path:
         return self.work_dir / "pair_examples.parquet"
+
+    @property
+    def pair_example_ids(self) -> Path:
+        return self.work_dir / "pair_example_ids.parquet"  # digest → t5_example_contents id of the pair examples
 
     @property
     def session(self) -> Path:
@@ -285,7 +305,7 @@ def preprocess_stage(conn: psycopg.Connection, files: StageFiles, config: Prepar
     files.record_funnel("preprocess", rows_in, counts["accepted"], dropped)
     return {"rows_in": rows_in, "accepted": counts["accepted"], "test_chunks": counts["tests"],
             "dropped": dict(dropped), "per_language": dict(sorted(per_language.items())),
-            "max_chunk_id": snapshot["max_id"], "megabytes": round(float(rows["chars"].fill_null(0).sum()) / 1e6, 3),
+            "max_chunk_id": snapshot["max_id"], "megabytes": round(float(rows["bytes"].fill_null(0).sum()) / 1e6, 3),
             "seconds": round(seconds, 3), "workers": config.workers, "analysed": stats.analysed,
             "cached": stats.cached + counts["carried"], "carried": counts["carried"], "fetched": counts["fetched"],
             "parts": len(records), "parts_carried": counts["parts_carried"],
@@ -392,9 +412,6 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
                   dagster_run_id: str | None = None, previous: StageFiles | None = None) -> dict:
     """Scores and examples part by part (scored_parts.py): a part carried from `previous` (same fingerprint, same
     scoring key) is not scored again; the split, the test tasks and deduplication run over the whole table."""
-    import pyarrow as pa
-    from pyarrow.parquet import ParquetWriter
-
     from rxt5_assets.data.scored_parts import build_examples_by_part
 
     parts = files.parts(files.chunks)
@@ -406,47 +423,67 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
     test_chunks = pl.concat([pl.read_parquet(path, columns=["name", "content"]).filter(
         pl.col("name").str.ends_with("Test")) for path in files.parts(files.test_chunks)])
     previous_cache = previous.scored_parts if previous is not None and config.analysis_cache else None
+    carriable = _carriable_examples(conn, previous) if previous_cache is not None else 0
     session: dict = {}
 
-    def on_scores(scores: pl.DataFrame) -> None:
+    def on_scores(scores: pl.DataFrame, fresh: int) -> None:
         session_config = json.loads(json.dumps(asdict(config), default=list))  # tuples → lists, weights included
         # the session and its examples: one transaction (the caller commits), a new session for every run
         session["id"] = create_session(conn, config.name, list(config.languages), session_config,
                                        dagster_run_id=dagster_run_id,
                                        max_code_chunk_id=int(scores["id"].max()) if scores.height else None)
-        session["writer"] = ParquetWriter(temporary, pa.schema(
-            pl.DataFrame(schema=EXAMPLE_SCHEMA).to_arrow().schema))
-        session["store"] = ExampleStore(conn, session["id"])
+        session["store"] = ExampleStore(conn, session["id"], index=fresh > PROBE_ROWS)
 
-    def on_examples(examples: pl.DataFrame) -> None:
-        session["store"].put(examples)
-        session["writer"].write_table(examples.to_arrow())
+    def on_examples(examples: pl.DataFrame | None, index: int) -> None:
+        if index == len(named):  # the test tasks: decided over the whole table, never carried
+            examples.write_parquet(folder / TEST_EXAMPLES)
+            session["store"].put(examples)
+            return
+        name = f"part-{index:05d}"
+        if examples is None:  # the previous run's part, unchanged: its file and its stored contents' ids
+            for suffix in (".parquet", ".ids.npy"):
+                os.link(previous.examples / f"{name}{suffix}", folder / f"{name}{suffix}")
+            session["store"].link(np.load(folder / f"{name}.ids.npy"))
+            return
+        examples.write_parquet(folder / f"{name}.parquet")
+        session["store"].put(examples, folder / f"{name}.ids.npy")
 
-    temporary = unique_temporary(files.examples)
-    try:
-        result = build_examples_by_part(named, test_chunks, config.example_config(), files.scored_parts, on_examples,
-                                        previous_cache, on_scores=on_scores)
-        session["store"].close()
-        session["writer"].close()
-        temporary.replace(files.examples)
-    finally:
-        if "store" in session:
-            session["store"].close(raise_error=False)
-        if "writer" in session:
-            session["writer"].close()
-        temporary.unlink(missing_ok=True)
+    with files.publishing_folder(files.examples) as folder:
+        try:
+            result = build_examples_by_part(named, test_chunks, config.example_config(), files.scored_parts,
+                                            on_examples, previous_cache, on_scores=on_scores, carriable=carriable)
+            session["store"].close()
+        finally:
+            if "store" in session:
+                session["store"].close(raise_error=False)
     session_id, scores = session["id"], result.scores
     rows_in = scores.height
     update_session(conn, session_id, stats={"scoring": {"examples": result.examples, "dropped": dict(result.dropped)}})
     files.write_parquet(scores, files.scores)
     files.write_json(files.session, {"session_id": session_id, "name": config.name})
     files.record_funnel("scoring", rows_in, result.examples, result.dropped)
-    examples = pl.scan_parquet(files.examples)
+    examples = pl.scan_parquet(files.example_parts())
     return {"session_id": session_id, "scores": scores, "dropped": dict(result.dropped),
             "example_count": result.examples, "examples_preview": examples.head(20).collect(),
             "examples_per_language": _counts(examples, "language"), "examples_per_task": _counts(examples, "task"),
             "parts_scored": result.parts_scored, "parts_from_cache": result.parts_from_cache,
-            "store_seconds": round(session["store"].seconds, 3)}
+            "example_parts_carried": result.parts_carried, "store_seconds": round(session["store"].seconds, 3)}
+
+
+def _carriable_examples(conn: psycopg.Connection, previous: StageFiles) -> int:
+    """How many leading parts of the previous run's examples this run can take as they are: each has its file and
+    the ids of its stored contents, and the previous run's session still links at least that many examples (rxt5
+    never deletes contents; the documented prune deletes only contents no session links, so those ids are stored)."""
+    if not previous.examples.is_dir():
+        return 0  # a folder written before examples were kept by part
+    count, ids = 0, 0
+    while (previous.examples / f"part-{count:05d}.parquet").exists() \
+            and (previous.examples / f"part-{count:05d}.ids.npy").exists():
+        ids += len(np.load(previous.examples / f"part-{count:05d}.ids.npy", mmap_mode="r"))
+        count += 1
+    if not count or not previous.session.exists():
+        return 0
+    return count if _session_links(conn, previous) >= ids else 0
 
 
 def _counts(frame: pl.LazyFrame, column: str) -> dict[str, int]:
@@ -455,10 +492,12 @@ def _counts(frame: pl.LazyFrame, column: str) -> dict[str, int]:
 
 class ExampleStore:
     """store_examples on a thread of its own, a frame at a time: PostgreSQL takes in one part's rows while this
-    process builds the next. The connection is the writer's alone until `close` (which re-raises its error)."""
+    process builds the next. The connection is the writer's alone until `close` (which re-raises its error).
+    `index`: read every stored digest once (many rows to store: a full run) instead of probing the digests of each
+    frame (a retrain, whose few new examples are all that is not carried)."""
 
-    def __init__(self, conn: psycopg.Connection, session_id: str):
-        self.conn, self.session_id, self.error = conn, session_id, None
+    def __init__(self, conn: psycopg.Connection, session_id: str, index: bool = True):
+        self.conn, self.session_id, self.error, self.use_index = conn, session_id, None, index
         self.seconds = 0.0  # spent in store_examples (the writer's own time: PostgreSQL taking the rows in)
         self.queue: queue.Queue = queue.Queue(maxsize=2)  # at most two parts waiting: memory stays bounded
         self.thread = threading.Thread(target=self._run, name="rxt5-example-store", daemon=True)
@@ -466,20 +505,33 @@ class ExampleStore:
 
     def _run(self) -> None:
         index = None  # what is stored already, read once (migration 7: a retrain's examples are mostly stored)
-        while (frame := self.queue.get()) is not None:
+        while (item := self.queue.get()) is not None:
             if self.error is None:
                 started = time.perf_counter()
                 try:
-                    index = index if index is not None else ContentIndex(self.conn)
-                    store_examples(self.conn, self.session_id, frame, index)
+                    kind, payload, ids_path = item
+                    if kind == "link":
+                        link_examples(self.conn, self.session_id, payload)
+                    else:
+                        index = index if index is not None or not self.use_index else ContentIndex(self.conn)
+                        ids = store_examples(self.conn, self.session_id, payload, index)
+                        if ids_path is not None:  # kept with the part: the next run links them (see link)
+                            np.save(ids_path, np.asarray(ids, dtype=np.int64))
                 except BaseException as exc:  # re-raised by put / close in the caller's thread
                     self.error = exc
                 self.seconds += time.perf_counter() - started
 
-    def put(self, frame: pl.DataFrame) -> None:
+    def put(self, frame: pl.DataFrame, ids_path: Path | None = None) -> None:
+        """Store `frame`'s examples; the ids of their contents go to `ids_path` (numpy, int64, frame order)."""
         if self.error is not None:
             raise self.error
-        self.queue.put(frame)
+        self.queue.put(("store", frame, ids_path))
+
+    def link(self, ids) -> None:
+        """Add contents stored before (their ids) to the session."""
+        if self.error is not None:
+            raise self.error
+        self.queue.put(("link", ids, None))
 
     def close(self, raise_error: bool = True) -> None:
         if self.thread.is_alive():
@@ -490,7 +542,7 @@ class ExampleStore:
 
 
 def session_to_extend(conn: psycopg.Connection, files: StageFiles, *, exclude_tasks: tuple[str, ...] = (),
-                      dagster_run_id: str | None = None) -> str:
+                      drop_stats: tuple[str, ...] = (), dagster_run_id: str | None = None) -> str:
     """The session this stage adds to, locked until the caller commits: the run's own session while it is still
     `preparing`; once it has moved on (prepared, trained, failed) a new session derived from it — a session's state
     only moves forward, and a finished one is never reopened."""
@@ -499,15 +551,19 @@ def session_to_extend(conn: psycopg.Connection, files: StageFiles, *, exclude_ta
     if status is None:
         raise LookupError(f"training session {session_id} of {files.session} is not in t5_training_sessions")
     if status != "preparing":
-        session_id = derive_session(conn, session_id, exclude_tasks=exclude_tasks, dagster_run_id=dagster_run_id)
+        session_id = derive_session(conn, session_id, exclude_tasks=exclude_tasks, drop_stats=drop_stats,
+                                    dagster_run_id=dagster_run_id)
         lock_session(conn, session_id)
         files.write_json(files.session, {**files.read_json(files.session), "session_id": session_id})
     return session_id
 
 
 def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
-                dagster_run_id: str | None = None) -> dict:
-    session_id = session_to_extend(conn, files, exclude_tasks=PAIR_TASKS, dagster_run_id=dagster_run_id)
+                dagster_run_id: str | None = None, previous: StageFiles | None = None) -> dict:
+    """Pairs of passing Rust and Elixir chunks and their examples, added to the scoring's session. `previous`: an
+    earlier run's folder, whose stored pair examples (digest → content id) spare this run probing for them."""
+    session_id = session_to_extend(conn, files, exclude_tasks=PAIR_TASKS, drop_stats=("pairs",),
+                                   dagster_run_id=dagster_run_id)
     passing = pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score", "split")
     # the matcher reads only the columns it needs, part by part; only the paired chunks are read whole
     chunks = pl.concat([pl.read_parquet(part, columns=list(PAIR_COLUMNS)).join(passing, on="id", maintain_order="left")
@@ -523,18 +579,43 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
             for part in files.parts(files.chunks)])
         examples = pair_examples(pairs, chunks)
     # a second run of this stage on the same session replaces the pair examples instead of adding them again
-    # (the session's membership rows only: the contents stay, other sessions may share them)
-    conn.execute("delete from t5_session_examples l using t5_example_contents c where l.training_session_id = %s "
-                 "and c.id = l.example_id and c.language = any(%s) and c.task = any(%s)",
-                 (session_id, list(PAIR_LANGUAGES), list(PAIR_TASKS)))
+    # (the session's membership rows only: the contents stay, other sessions may share them). Only a session whose
+    # stats say pairs were stored has any: the first run skips a join over all its examples (200k chunks: 0.36 s)
+    stored_pairs = conn.execute("select stats ? 'pairs' from t5_training_sessions where id = %s",
+                                (session_id,)).fetchone()[0]
+    if stored_pairs:
+        conn.execute("delete from t5_session_examples l using t5_example_contents c where l.training_session_id = %s "
+                     "and c.id = l.example_id and c.language = any(%s) and c.task = any(%s)",
+                     (session_id, list(PAIR_LANGUAGES), list(PAIR_TASKS)))
     started = time.perf_counter()
-    store_examples(conn, session_id, examples)
+    stored: dict[str, int] = {}
+    store_examples(conn, session_id, examples, prior=_stored_pair_examples(conn, previous), record=stored)
     store_seconds = time.perf_counter() - started
     update_session(conn, session_id, stats={"pairs": {"pairs": pairs.height, "examples": examples.height}})
     files.write_parquet(pairs, files.pairs)
     files.write_parquet(examples, files.pair_examples)
+    files.write_parquet(pl.DataFrame({"digest": list(stored), "id": list(stored.values())},
+                                     schema={"digest": pl.String, "id": pl.Int64}), files.pair_example_ids)
     return {"session_id": session_id, "pairs": pairs, "examples": examples, "chunks": chunks,
             "store_seconds": round(store_seconds, 3)}
+
+
+def _stored_pair_examples(conn: psycopg.Connection, previous: StageFiles | None) -> dict[str, int] | None:
+    """digest → content id of the previous run's pair examples, while its session still links them (see
+    _carriable_examples: contents are deleted only once no session links them)."""
+    if previous is None or not previous.pair_example_ids.exists() or not previous.session.exists():
+        return None
+    stored = pl.read_parquet(previous.pair_example_ids)
+    if _session_links(conn, previous) < stored.height:
+        return None
+    return dict(zip(stored["digest"].to_list(), stored["id"].to_list()))
+
+
+def _session_links(conn: psycopg.Connection, files: StageFiles) -> int:
+    """How many examples the session of a run's folder links (0 when it is gone)."""
+    session_id = files.read_json(files.session)["session_id"]
+    return conn.execute("select count(*) from t5_session_examples where training_session_id = %s",
+                        (session_id,)).fetchone()[0]
 
 
 def dataset_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig,
@@ -542,8 +623,7 @@ def dataset_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path
     session_id = session_to_extend(conn, files, dagster_run_id=dagster_run_id)
     # what the mix, the leak check and the JSONL files read (not the breakdowns: a tenth of the examples' bytes)
     columns = [name for name in EXAMPLE_SCHEMA if name != "quality_breakdown"]
-    examples = pl.concat([pl.read_parquet(files.examples, columns=columns),
-                          pl.read_parquet(files.pair_examples, columns=columns)])
+    examples = pl.concat([files.read_examples(columns), pl.read_parquet(files.pair_examples, columns=columns)])
     examples = retrieval_augmented(conn, examples, config)
     train, evaluation, mix = mix_training_split(examples, config.mix_config())
     found = {language: train.filter(pl.col("language") == language).height for language in config.languages}
@@ -593,8 +673,7 @@ def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Pat
     reports = {}
     for stage in (preprocess_stage, scoring_stage, pairs_stage):
         started = time.perf_counter()
-        report = stage(conn, files, config, previous=previous) if stage is not pairs_stage \
-            else stage(conn, files, config)
+        report = stage(conn, files, config, previous=previous)
         # the counts only: frames a stage returns are not held while the next stages run
         reports[stage.__name__] = {k: v for k, v in report.items() if not isinstance(v, (pl.DataFrame, Counter))}
         del report
@@ -609,6 +688,7 @@ def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Pat
     preprocess = reports["preprocess_stage"]
     return {**manifest, **{name: preprocess[name] for name in ("analysed", "cached", "carried", "fetched", "parts",
                                                                "parts_carried")},
-            **{name: reports["scoring_stage"].get(name) for name in ("parts_scored", "parts_from_cache")},
+            **{name: reports["scoring_stage"].get(name) for name in ("parts_scored", "parts_from_cache",
+                                                                      "example_parts_carried")},
             # seconds PostgreSQL took to store the session's examples (scoring's, on its own thread, and the pairs')
             "store_seconds": {stage: reports[stage].get("store_seconds") for stage in ("scoring_stage", "pairs_stage")}}

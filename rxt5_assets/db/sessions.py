@@ -72,15 +72,16 @@ def lock_session(conn: psycopg.Connection, session_id: str) -> str | None:
 
 
 def derive_session(conn: psycopg.Connection, session_id: str, *, dagster_run_id: str | None = None,
-                   exclude_tasks: tuple[str, ...] = ()) -> str:
+                   exclude_tasks: tuple[str, ...] = (), drop_stats: tuple[str, ...] = ()) -> str:
     """A new `preparing` session with the config and the examples of `session_id` (minus `exclude_tasks`): what the
-    data stage records into when the session it would extend has moved on (prepared, trained) — never reopened."""
+    data stage records into when the session it would extend has moved on (prepared, trained) — never reopened. The
+    stats of the dataset, the training and `drop_stats` (those of the stages whose examples were excluded) go."""
     new_id = str(conn.execute(
         """insert into t5_training_sessions (name, status, languages, config, stats, dagster_run_id, max_code_chunk_id)
            select name, 'preparing', languages, config || jsonb_build_object('derived_from', id::text),
-                  stats - 'dataset' - 'training' - 'pairs', coalesce(%s, dagster_run_id), max_code_chunk_id
+                  stats - 'dataset' - 'training' - %s::text[], coalesce(%s, dagster_run_id), max_code_chunk_id
            from t5_training_sessions where id = %s returning id""",
-        (dagster_run_id, session_id),
+        (list(drop_stats), dagster_run_id, session_id),
     ).fetchone()[0])
     # membership only: the new session links the same content rows (migration 7), in the same order
     conn.execute(
@@ -215,8 +216,19 @@ def _link_rows(session: bytes, ids: list[int]) -> bytes:
     return b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rows.tobytes() + b"\xff\xff"
 
 
+def link_examples(conn: psycopg.Connection, session_id: str, ids) -> None:
+    """Add stored contents (t5_example_contents ids, in order) to a session: its membership rows only, by binary
+    COPY — a retrain's examples that the previous run stored already (their ids kept with its examples)."""
+    session = uuid.UUID(str(session_id)).bytes
+    for start in range(0, len(ids), 10 * STORE_SLICE_ROWS):
+        with conn.cursor().copy("copy t5_session_examples (training_session_id, example_id) from stdin "
+                                "(format binary)") as copy:
+            copy.write(_link_rows(session, ids[start:start + 10 * STORE_SLICE_ROWS]))
+
+
 def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataFrame,
-                   index: ContentIndex | None = None) -> int:
+                   index: ContentIndex | None = None, prior: dict[str, int] | None = None,
+                   record: dict[str, int] | None = None) -> list[int]:
     """Add `examples` to a session (migration 7): a digest per example (example_digests); the contents PostgreSQL
     lacks (`index`; read now when not given and the frame is larger than PROBE_ROWS, else probed) get ids from the
     sequence and go by COPY (CSV written by polars) into t5_example_contents; then one narrow t5_session_examples row
@@ -224,17 +236,26 @@ def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataF
     previous session's sends their ids only. Another session storing the same new example at the same time: this COPY
     waits for it (a unique digest), meets the digest and the slice goes again through a temporary table with `on
     conflict do nothing` (two sessions inserting the same new examples in opposite orders: PostgreSQL's deadlock
-    detector fails one of them)."""
+    detector fails one of them). Returns the content id of every example, in frame order.
+
+    Without an index: `prior` (digest → id of contents known to be stored: the previous run's pair examples) is
+    looked up first and only the other digests are probed; `record` receives digest → id of every example here."""
     import polars as pl
 
     # a few slices (the pairs' examples): index probes cost less than reading every stored digest
-    index = index if index is not None else ContentIndex(conn) if examples.height > PROBE_ROWS else None
+    index = index if index is not None else ContentIndex(conn) if examples.height > PROBE_ROWS and not prior else None
     session = uuid.UUID(str(session_id)).bytes
     contents = example_contents(examples)
+    linked: list[int] = []
     for start in range(0, contents.height, STORE_SLICE_ROWS):
         frame = contents.slice(start, STORE_SLICE_ROWS)
         digests = example_digests(frame)
-        known = index.ids if index is not None else _probe(conn, list(set(digests)))
+        if index is not None:
+            known = index.ids
+        else:
+            known = dict(prior or {})
+            unknown = [digest for digest in set(digests) if digest not in known]
+            known.update(_probe(conn, unknown) if unknown else {})
         ids = [known.get(digest) for digest in digests]
         missing = [id_ is None for id_ in ids]
         if any(missing):
@@ -245,4 +266,7 @@ def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataF
         with conn.cursor().copy("copy t5_session_examples (training_session_id, example_id) from stdin "
                                 "(format binary)") as copy:
             copy.write(_link_rows(session, ids))
-    return examples.height
+        linked.extend(ids)
+        if record is not None:
+            record.update(zip(digests, ids))
+    return linked

@@ -252,7 +252,8 @@ def cross_language_pairs(
 ) -> MaterializeResult:
     files = stage_files(workspace, context.run.run_id, upstream="scored_examples")
     with database.database().connect() as conn:
-        report = pairs_stage(conn, files, prepare_config(data_prep), dagster_run_id=context.run.run_id)
+        report = pairs_stage(conn, files, prepare_config(data_prep), dagster_run_id=context.run.run_id,
+                             previous=previous_run(workspace, "cross_language_pairs"))
     publish(files, workspace, "cross_language_pairs")
     pairs: pl.DataFrame = report["pairs"]
     names = dict(report["chunks"].select("id", "name").iter_rows())

@@ -21,10 +21,12 @@ def train_side_corpus(workspace: WorkspaceResource) -> list[str] | None:
         files = stage_files(workspace)  # the folder the latest training_dataset read
     except FileNotFoundError:
         return None
-    chunks, examples = files.chunks, files.examples
-    if not (chunks.exists() and examples.exists()):
+    try:
+        train_files = files.read_examples(["repo", "file_path", "split"]).filter(pl.col("split") == "train")
+        chunks = files.chunks
+        files.parts(chunks)
+    except FileNotFoundError:
         return None  # the trainer falls back to the training file's own text
-    train_files = pl.read_parquet(examples, columns=["repo", "file_path", "split"]).filter(pl.col("split") == "train")
     return (files.read_parts(chunks, columns=["repo", "file_path", "content"])
             .join(train_files.select("repo", "file_path").unique(), on=["repo", "file_path"])["content"].to_list())
 

@@ -92,6 +92,38 @@ def test_incremental_equals_full_byte_for_byte(demo: Database, tmp_path: Path):
     assert uncached[:2] == full[:2]
 
 
+def session_rows(database: Database, session_id: str) -> list[tuple]:
+    with database.connect() as conn:
+        return conn.execute("select code_chunk_id, language, task, input, target, quality_score, quality_breakdown, "
+                            "split, repo, file_path from t5_training_examples where training_session_id = %s "
+                            "order by id", (session_id,)).fetchall()
+
+
+def test_a_retrain_takes_the_unchanged_parts_examples_and_stores_the_same_session(demo: Database, tmp_path: Path):
+    """New chunks land after the last part: the first parts' dedup decisions, example files and stored contents are
+    the previous run's (linked, not built or stored again), and the session holds what a full run's holds."""
+    first = build(demo, tmp_path / "first", batch_size=150)
+    with demo.connect() as conn:
+        conn.execute("insert into code_chunks (content, language, file_path, repo) values (%s, 'rust', %s, 'late'), "
+                     "(%s, 'elixir', %s, 'late')", (NEW_RUST, "src/billing.rs", NEW_ELIXIR, "lib/billing.ex"))
+    retrain = build(demo, tmp_path / "retrain", previous=tmp_path / "first", batch_size=150)
+    assert retrain[2]["example_parts_carried"] == first[2]["parts"] > 2  # every part of the first run
+    examples = tmp_path / "retrain" / "work" / "examples"
+    assert (examples / "part-00000.parquet").stat().st_nlink == 2  # the first run's file, hard-linked
+    forget_analyses(demo)
+    full = build(demo, tmp_path / "full", batch_size=150)
+    assert full[2]["example_parts_carried"] == 0
+    assert retrain[:2] == full[:2] and retrain[2]["funnel"] == full[2]["funnel"]
+    assert session_rows(demo, retrain[2]["session_id"]) == session_rows(demo, full[2]["session_id"])
+    # the previous run's session gone (and with it the promise that its contents stay): nothing is linked, the
+    # examples are built and stored again, the same
+    with demo.connect() as conn:
+        conn.execute("delete from t5_training_sessions where id = %s", (retrain[2]["session_id"],))
+    again = build(demo, tmp_path / "again", previous=tmp_path / "retrain", batch_size=150)
+    assert again[2]["example_parts_carried"] == 0 and again[:2] == full[:2]
+    assert session_rows(demo, again[2]["session_id"]) == session_rows(demo, full[2]["session_id"])
+
+
 def test_a_small_batch_size_gives_the_same_dataset_as_one_batch(demo: Database, tmp_path: Path):
     one_batch = build(demo, tmp_path / "one", batch_size=1_000_000)
     small = build(demo, tmp_path / "small", batch_size=7)
@@ -134,7 +166,7 @@ def test_a_duplicate_whose_first_row_is_deleted_takes_its_place(demo: Database, 
         conn.execute("delete from code_chunks where id = %s", (original,))
     third = build(demo, tmp_path / "third", previous=tmp_path / "second")
     assert third[2]["fetched"] == 1 and third[2]["analysed"] == 0  # read again, its analysis from the cache
-    assert b'"repo": "copy"' in third[0] + third[1]
+    assert b'"repo":"copy"' in third[0] + third[1]
     forget_analyses(demo)
     full = build(demo, tmp_path / "full")
     assert third[:2] == full[:2] and third[2]["funnel"] == full[2]["funnel"]

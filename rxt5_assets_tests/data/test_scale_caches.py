@@ -83,6 +83,39 @@ def test_the_column_wise_matcher_equals_the_pairwise_definition(demo_analysed: p
     assert match_pairs(with_split.sample(fraction=1.0, shuffle=True, seed=5), None, config).equals(expected)
 
 
+def test_a_run_with_parts_appended_keeps_the_decisions_of_the_first_parts(demo_preprocessed, tmp_path: Path):
+    """The first run scores a prefix of the table; the next one has more parts after it. The dedup decisions of the
+    prefix are the first run's (only the later candidates are decided, against the earlier kept ones), examples and
+    counts equal scoring everything at once — near duplicates across the boundary included."""
+    chunks, test_chunks = demo_preprocessed
+    config = ExampleConfig(quality_threshold=0.5, eval_fraction=0.2, near_duplicate_threshold=0.6)
+    prefix = chunks.head(240)
+    first_parts = write_parts(prefix, tmp_path / "first", [97])
+    by_part(first_parts, test_chunks, config, tmp_path / "cache-1")
+    parts = write_parts(chunks, tmp_path / "parts", [97, 143, 60])  # the same first two parts, then new ones
+    assert [name for name, _ in parts[:2]] == [name for name, _ in first_parts]
+    calls = []
+    result = build_examples_by_part(parts, test_chunks, config, tmp_path / "cache-2",
+                                    lambda frame, index: calls.append((index, frame)), tmp_path / "cache-1",
+                                    carriable=1)
+    expected = build_examples(chunks, test_chunks, config)
+    assert expected.dropped["near_duplicate"] > 0
+    assert [index for index, frame in calls if frame is None] == [0] and result.parts_carried == 1
+    # the carried part's examples are the first run's part 0: what the full build has first
+    first_examples = []
+    build_examples_by_part(first_parts, test_chunks, config, tmp_path / "cache-0",
+                           lambda frame, index: first_examples.append(frame))
+    built = pl.concat([first_examples[0], *[frame for _, frame in calls if frame is not None]])
+    assert built.equals(expected.examples) and result.dropped == expected.dropped
+    assert result.examples == expected.examples.height and result.scores.equals(expected.scores)
+    # a changed first part: nothing is decided from the first run, the same result
+    moved = write_parts(chunks, tmp_path / "moved", [96, 144, 60], salt="moved-")  # other rows: other names
+    frames = []
+    again = build_examples_by_part(moved, test_chunks, config, tmp_path / "cache-3",
+                                   lambda frame, index: frames.append(frame), tmp_path / "cache-1", carriable=3)
+    assert again.parts_carried == 0 and pl.concat(frames).equals(expected.examples)
+
+
 def write_parts(chunks: pl.DataFrame, folder: Path, sizes: list[int], salt: str = "") -> list[tuple[str, Path]]:
     """`chunks` cut into parts of the given sizes (the rest in the last), named by their rows like carry.py does."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -100,7 +133,8 @@ def write_parts(chunks: pl.DataFrame, folder: Path, sizes: list[int], salt: str 
 
 def by_part(parts, test_chunks, config, cache: Path, previous_cache: Path | None = None):
     frames = []
-    result = build_examples_by_part(parts, test_chunks, config, cache, frames.append, previous_cache=previous_cache)
+    result = build_examples_by_part(parts, test_chunks, config, cache, lambda frame, index: frames.append(frame),
+                                    previous_cache=previous_cache)
     return result, pl.concat(frames)
 
 

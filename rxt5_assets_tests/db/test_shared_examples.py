@@ -11,7 +11,7 @@ import pytest
 
 from rxt5_assets.db import Database
 from rxt5_assets.db.sessions import (ContentIndex, create_session, derive_session, example_contents, example_digests,
-                                     store_examples)
+                                     link_examples, store_examples)
 
 VIEW_COLUMNS = ("code_chunk_id", "language", "task", "input", "target", "quality_score", "quality_breakdown",
                 "split", "repo", "file_path")
@@ -175,3 +175,29 @@ def test_contents_another_session_stored_meanwhile_are_linked_not_stored_again(d
         assert conn.execute("select count(*) from t5_example_contents").fetchone()[0] == examples.height
         _close(_stored(conn, second), _expected(examples))
         _close(_stored(conn, first), _expected(examples.head(3)))
+
+
+def test_membership_rows_name_an_existing_session_and_go_with_it(database: Database):
+    """Migration 8: the foreign key's rules, checked once per statement: a row naming no session is refused (the
+    whole statement), deleting or truncating sessions deletes their rows."""
+    with database.connect() as conn:
+        examples = _examples(_chunks(conn, 4))
+        kept, gone = (create_session(conn, name, ["rust"], {}) for name in ("kept", "gone"))
+        ids = store_examples(conn, kept, examples)
+        assert len(ids) == len(set(ids)) == examples.height
+        link_examples(conn, gone, ids[:2])
+        assert len(_stored(conn, gone)) == 2
+        conn.commit()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="not in t5_training_sessions"):
+            link_examples(conn, "00000000-0000-0000-0000-000000000000", ids)
+        conn.rollback()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute("update t5_session_examples set training_session_id = gen_random_uuid() "
+                         "where training_session_id = %s", (gone,))
+        conn.rollback()
+        conn.execute("delete from t5_training_sessions where id = %s", (gone,))
+        assert conn.execute("select count(*) from t5_session_examples where training_session_id = %s",
+                            (gone,)).fetchone()[0] == 0
+        _close(_stored(conn, kept), _expected(examples))  # the other session keeps its rows
+        conn.execute("truncate t5_training_sessions cascade")
+        assert conn.execute("select count(*) from t5_session_examples").fetchone()[0] == 0

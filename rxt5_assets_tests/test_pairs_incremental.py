@@ -292,3 +292,18 @@ def test_one_language_missing_then_both(old, tmp_path, carried):
         cache = tmp_path / "pairs-cache.parquet"
         match_pairs(old, None, CAPPED, save=cache)
         assert match_pairs(only, None, CAPPED, previous=cache).height == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_edits(old, tmp_path, carried, seed):
+    """Chunks deleted, added and edited in every compared column at once, under caps that many words cross."""
+    rng = np.random.default_rng(seed)
+    kept = old.filter(pl.Series(rng.random(old.height) > 0.15))
+    edits = synthetic(kept.height, seed=100 + seed).select("identifiers", "concepts", "kind", "split")
+    touched = pl.Series(rng.random(kept.height) < 0.1)
+    new = pl.concat([kept.with_columns(pl.when(touched).then(edits[name]).otherwise(pl.col(name)).alias(name)
+                                       for name in ("identifiers", "concepts", "kind", "split")),
+                     synthetic(int(rng.integers(0, 50)), seed=200 + seed, first_id=50_000)])
+    new = new.sample(fraction=1.0, shuffle=True, seed=seed) if seed % 2 else new  # ids out of order too
+    for config in (CAPPED, PairConfig(threshold=0.3, max_word_postings=2, max_pairs_per_chunk=1)):
+        assert_incremental(old, new, tmp_path, carried, config)

@@ -3,15 +3,25 @@
 match score = concept_weight · Jaccard(concepts) + name_weight · Jaccard(identifier words) + kind_weight · kinds agree
 Candidates are only compared when they share an identifier word (an inverted index), so matching stays near-linear on
 large corpora. Each chunk takes part in at most `max_pairs_per_chunk` pairs, best scores first.
+
+Incremental: a run can save its candidates (see `_save_candidates`) and the next one start from them, recomputing only
+the pairs that touch a chunk changed since, or an Elixir chunk holding a word that crossed `max_word_postings`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
+from rxt5_assets.data.carry import source_hash
 from rxt5_assets.data.examples import EXAMPLE_SCHEMA, first_paragraph
 
 # Item kinds that play the same role in both languages.
@@ -91,14 +101,34 @@ def _set_sizes(masks: np.ndarray | None, count: int) -> np.ndarray:
     return sizes.astype(np.int64) if sizes.ndim == 1 else sizes.sum(axis=1, dtype=np.int64)
 
 
-def _candidates(rust: pl.DataFrame, elixir: pl.DataFrame, config: PairConfig) -> tuple[np.ndarray, ...]:
+@dataclass
+class _Cached:
+    """A previous run's candidates carried into this run: those between two chunks unchanged since, in this run's
+    positions, and the words that run had capped."""
+
+    rust_clean: np.ndarray  # per Rust position: the same chunk (id, kind, split, identifiers, concepts) as then
+    elixir_clean: np.ndarray
+    r: np.ndarray
+    e: np.ndarray
+    score: np.ndarray
+    capped: list[str]
+
+
+def _candidates(rust: pl.DataFrame, elixir: pl.DataFrame, config: PairConfig,
+                cached: _Cached | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Every candidate (r, e) — they share an identifier word that at most `max_word_postings` Elixir chunks hold —
-    whose score reaches the threshold, with both files on the same side of the split: positions r, e and scores.
+    whose score reaches the threshold, with both files on the same side of the split: positions r, e and scores; and
+    the capped words (what a later run compares its own with).
 
     Array-wise: words and concepts get integer codes; each Rust chunk's open words are expanded into the Elixir chunks
     holding them (an inverted index as sorted arrays), a slice of Rust chunks at a time; a pair's count of such rows is
     its count of shared open words; capped words and concepts are bitmasks (shared count: a popcount). Jaccard from set
-    sizes, |A ∪ B| = |A| + |B| − |A ∩ B|: the same floats, in the same order of operations, as the per-pair formula."""
+    sizes, |A ∪ B| = |A| + |B| − |A ∩ B|: the same floats, in the same order of operations, as the per-pair formula.
+
+    With `cached`, only pairs with a changed chunk are expanded: changed Rust chunks against every Elixir one, the
+    others against changed Elixir ones. An Elixir chunk holding a word that was capped then and is open now, or the
+    reverse, counts as changed: a pair of unchanged chunks shares the same words as then, so it is a candidate now
+    exactly when it was then unless one of them flipped, and every shared word is the Elixir chunk's."""
     words = pl.concat([rust["identifiers"], elixir["identifiers"]]).explode().drop_nulls().unique().sort()
     words = words.filter(~words.is_in(sorted(_STOP_WORDS)))
     vocabulary = pl.DataFrame({"value": words, "code": pl.int_range(words.len(), eager=True, dtype=pl.Int64)})
@@ -116,63 +146,84 @@ def _candidates(rust: pl.DataFrame, elixir: pl.DataFrame, config: PairConfig) ->
 
     postings = np.bincount(elixir_word, minlength=words.len())
     is_open = postings <= config.max_word_postings
+    capped_words = words.filter(pl.Series(~is_open)).to_list()
     capped_code = np.cumsum(~is_open) - 1  # capped words numbered 0, 1, …
     capped = ~is_open[rust_word]
     rust_capped = _masks(rust_owner[capped], capped_code[rust_word[capped]], rust.height, int((~is_open).sum()))
     capped = ~is_open[elixir_word]
     elixir_capped = _masks(elixir_owner[capped], capped_code[elixir_word[capped]], elixir.height,
                            int((~is_open).sum()))
-    # the inverted index: the Elixir chunks of each open word, contiguous
-    by_word = np.argsort(elixir_word, kind="stable")
-    index_owner = elixir_owner[by_word]
-    index_start = np.zeros(words.len() + 1, dtype=np.int64)
-    np.cumsum(postings, out=index_start[1:])
     open_rows = is_open[rust_word]
     rust_owner, rust_word = rust_owner[open_rows], rust_word[open_rows]
     order = np.argsort(rust_owner, kind="stable")
     rust_owner, rust_word = rust_owner[order], rust_word[order]
-    fanout = postings[rust_word]
 
     rust_kind, elixir_kind = rust["kind_code"].to_numpy(), elixir["kind_code"].to_numpy()
     equivalent = _EQUIVALENT_TABLE
     rust_split, elixir_split = _split_codes(rust["split"], elixir["split"])
     weights = (config.concept_weight, config.name_weight, config.kind_weight)
     found_r, found_e, found_score = [], [], []
-    cumulative = np.cumsum(fanout)
-    first = 0
-    while first < len(rust_owner):
-        # whole Rust chunks per slice, about _JOIN_ROWS_PER_SLICE expanded rows each
-        base = cumulative[first - 1] if first else 0
-        last = int(np.searchsorted(cumulative, base + _JOIN_ROWS_PER_SLICE, side="right"))
-        last = max(last, first + 1)
-        if last < len(rust_owner):
-            last = int(np.searchsorted(rust_owner, rust_owner[last], side="left")) or last
-            if last <= first:
-                last = int(np.searchsorted(rust_owner, rust_owner[first], side="right"))
-        counts = fanout[first:last]
-        total = int(counts.sum())
-        if total:
-            owners = np.repeat(rust_owner[first:last], counts)
-            starts = np.repeat(index_start[rust_word[first:last]] - (np.cumsum(counts) - counts), counts)
-            partners = index_owner[starts + np.arange(total)]
-            keys, shared_open = np.unique(owners * elixir.height + partners, return_counts=True)
-            r, e = keys // elixir.height, keys % elixir.height
-            shared_words = shared_open + _shared(rust_capped, elixir_capped, r, e)
-            shared_concepts = _shared(rust_concepts, elixir_concepts, r, e)
-            word_union = rust_word_count[r] + elixir_word_count[e] - shared_words
-            concept_union = rust_concept_count[r] + elixir_concept_count[e] - shared_concepts
-            with np.errstate(divide="ignore", invalid="ignore"):
-                score = (weights[0] * np.where(concept_union > 0, shared_concepts / concept_union, 0.0)
-                         + weights[1] * np.where(word_union > 0, shared_words / word_union, 0.0)
-                         + weights[2] * equivalent[rust_kind[r], elixir_kind[e]])
-            keep = (score >= config.threshold) & (rust_split[r] == elixir_split[e])
-            found_r.append(r[keep].astype(np.int32))
-            found_e.append(e[keep].astype(np.int32))
-            found_score.append(score[keep])
-        first = last
+
+    def expand(owners: np.ndarray, owner_words: np.ndarray, partner_rows: np.ndarray | None) -> None:
+        """Rows (Rust chunk, open word), by chunk, into the Elixir chunks of `partner_rows` (None: all) holding the
+        word; the pairs reaching the threshold go to found_*."""
+        partner_owner, partner_word = ((elixir_owner, elixir_word) if partner_rows is None
+                                       else (elixir_owner[partner_rows], elixir_word[partner_rows]))
+        # the inverted index: the Elixir chunks of each open word, contiguous
+        index_owner = partner_owner[np.argsort(partner_word, kind="stable")]
+        index_postings = np.bincount(partner_word, minlength=words.len())
+        index_start = np.zeros(words.len() + 1, dtype=np.int64)
+        np.cumsum(index_postings, out=index_start[1:])
+        fanout = index_postings[owner_words]
+        cumulative = np.cumsum(fanout)
+        first = 0
+        while first < len(owners):
+            # whole Rust chunks per slice, about _JOIN_ROWS_PER_SLICE expanded rows each
+            base = cumulative[first - 1] if first else 0
+            last = int(np.searchsorted(cumulative, base + _JOIN_ROWS_PER_SLICE, side="right"))
+            last = max(last, first + 1)
+            if last < len(owners):
+                last = int(np.searchsorted(owners, owners[last], side="left")) or last
+                if last <= first:
+                    last = int(np.searchsorted(owners, owners[first], side="right"))
+            counts = fanout[first:last]
+            total = int(counts.sum())
+            if total:
+                rows = np.repeat(owners[first:last], counts)
+                starts = np.repeat(index_start[owner_words[first:last]] - (np.cumsum(counts) - counts), counts)
+                partners = index_owner[starts + np.arange(total)]
+                keys, shared_open = np.unique(rows * elixir.height + partners, return_counts=True)
+                r, e = keys // elixir.height, keys % elixir.height
+                shared_words = shared_open + _shared(rust_capped, elixir_capped, r, e)
+                shared_concepts = _shared(rust_concepts, elixir_concepts, r, e)
+                word_union = rust_word_count[r] + elixir_word_count[e] - shared_words
+                concept_union = rust_concept_count[r] + elixir_concept_count[e] - shared_concepts
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    score = (weights[0] * np.where(concept_union > 0, shared_concepts / concept_union, 0.0)
+                             + weights[1] * np.where(word_union > 0, shared_words / word_union, 0.0)
+                             + weights[2] * equivalent[rust_kind[r], elixir_kind[e]])
+                keep = (score >= config.threshold) & (rust_split[r] == elixir_split[e])
+                found_r.append(r[keep].astype(np.int32))
+                found_e.append(e[keep].astype(np.int32))
+                found_score.append(score[keep])
+            first = last
+
+    if cached is None:
+        expand(rust_owner, rust_word, None)
+    else:
+        flipped = words.is_in(pl.Series(cached.capped, dtype=pl.String).implode()).to_numpy() != ~is_open
+        elixir_clean = cached.elixir_clean.copy()
+        elixir_clean[elixir_owner[flipped[elixir_word]]] = False
+        kept = elixir_clean[cached.e]  # both clean: rust_clean was applied when the cache was read
+        found_r.append(cached.r[kept])
+        found_e.append(cached.e[kept])
+        found_score.append(cached.score[kept])
+        changed_rows = ~cached.rust_clean[rust_owner]
+        expand(rust_owner[changed_rows], rust_word[changed_rows], None)
+        expand(rust_owner[~changed_rows], rust_word[~changed_rows], ~elixir_clean[elixir_owner])
     if not found_r:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float64)
-    return np.concatenate(found_r), np.concatenate(found_e), np.concatenate(found_score)
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float64), capped_words
+    return np.concatenate(found_r), np.concatenate(found_e), np.concatenate(found_score), capped_words
 
 
 def _split_codes(rust_splits: pl.Series, elixir_splits: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -188,12 +239,109 @@ for _rust_kind, _elixir_kind in EQUIVALENT_KINDS:
     _EQUIVALENT_TABLE[_KINDS[_rust_kind], _KINDS[_elixir_kind]] = 1.0
 
 
+_CACHE_FORMAT = 1  # the layout below and what its candidates mean
+# one row per chunk of the run (Rust ones, then Elixir ones, each in the run's order) with what its pairs' scores and
+# candidacy depend on; a Rust row lists its candidates: Elixir positions (among the Elixir rows) and scores
+_CACHE_SCHEMA = {"id": pl.Int64, "language": pl.String, "kind": pl.String, "split": pl.String,
+                 "identifiers": pl.List(pl.String), "concepts": pl.List(pl.String), "partners": pl.List(pl.Int32),
+                 "scores": pl.List(pl.Float64)}
+_COMPARED = ("kind", "split", "identifiers", "concepts")  # with the id and language: a chunk "unchanged"
+
+
+def _cache_key(config: PairConfig) -> str:
+    """What the cached candidates depend on besides the chunks: the config, the layout, this module's code (its stop
+    words, kinds and formula)."""
+    return json.dumps({"format": _CACHE_FORMAT, "config": dataclasses.asdict(config),
+                       "code": source_hash(Path(__file__))}, sort_keys=True)
+
+
+def _save_candidates(path: Path, config: PairConfig, rust: pl.DataFrame, elixir: pl.DataFrame, r: np.ndarray,
+                     e: np.ndarray, score: np.ndarray, capped: list[str]) -> None:
+    """The run's candidates and chunks as one parquet file, written under a temporary name then renamed: a reader
+    sees a whole cache or the one before."""
+    # candidates come carried first, then expanded anew: grouped by Rust chunk here, one list each
+    order = np.argsort(r, kind="stable")
+    offsets = np.zeros(rust.height + elixir.height + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=rust.height), out=offsets[1:rust.height + 1])
+    offsets[rust.height + 1:] = offsets[rust.height]  # Elixir rows list none
+    lists = {name: pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values[order])))
+             for name, values in (("partners", e.astype(np.int32)), ("scores", score.astype(np.float64)))}
+    columns = ["id", "language", *_COMPARED]
+    table = pl.concat([rust.select(columns), elixir.select(columns)]).with_columns(
+        pl.col("id").cast(pl.Int64), **lists).select(list(_CACHE_SCHEMA)).cast(_CACHE_SCHEMA)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        # lz4: a third of zstd's read time on 800k candidates, for twice the bytes (a few MB)
+        table.write_parquet(temporary, compression="lz4",
+                            metadata={"rxt5.pairs.key": _cache_key(config), "rxt5.pairs.capped": json.dumps(capped)})
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _read_candidates(path: Path, config: PairConfig, rust: pl.DataFrame, elixir: pl.DataFrame) -> _Cached | None:
+    """The candidates saved at `path` between chunks unchanged since, in this run's positions; None where the file
+    is missing, unreadable, of another key or shape, or ids repeat within a language (then a chunk has no one
+    identity): the run computes everything, whatever is wrong with the file."""
+    try:
+        metadata = pl.read_parquet_metadata(path)
+        if metadata.get("rxt5.pairs.key") != _cache_key(config):
+            return None
+        return _carried(pl.read_parquet(path), json.loads(metadata["rxt5.pairs.capped"]), rust, elixir)
+    except Exception:  # noqa: BLE001 — a cache never fails a run
+        return None
+
+
+def _carried(table: pl.DataFrame, capped: list[str], rust: pl.DataFrame, elixir: pl.DataFrame) -> _Cached | None:
+    """A read cache checked (it is what `_save_candidates` writes, or None) and mapped onto this run's chunks."""
+    if (table.schema != pl.Schema(_CACHE_SCHEMA) or not isinstance(capped, list)
+            or not all(isinstance(word, str) for word in capped)):
+        return None
+    before = {language: table.filter(pl.col("language") == language) for language in ("rust", "elixir")}
+    lengths = before["rust"]["partners"].list.len()
+    partners = before["rust"]["partners"].explode(empty_as_null=False)
+    scores = before["rust"]["scores"].explode(empty_as_null=False)
+    if (any(frame["id"].n_unique() != frame.height for frame in (*before.values(), rust, elixir))
+            or table["partners"].null_count() or table["scores"].null_count()
+            or partners.null_count() or scores.null_count()
+            or not lengths.equals(before["rust"]["scores"].list.len())
+            or before["elixir"]["partners"].list.len().sum() != 0
+            or (partners.len() and (partners.min() < 0 or partners.max() >= before["elixir"].height))):
+        return None
+    rust_clean, rust_now = _unchanged(rust, before["rust"], "r")
+    elixir_clean, elixir_now = _unchanged(elixir, before["elixir"], "e")
+    r = rust_now[np.repeat(np.arange(before["rust"].height), lengths.to_numpy())]
+    e = elixir_now[partners.to_numpy()]
+    kept = (r >= 0) & (e >= 0)
+    return _Cached(rust_clean, elixir_clean, r[kept].astype(np.int32), e[kept].astype(np.int32),
+                   scores.to_numpy()[kept], capped)
+
+
+def _unchanged(now: pl.DataFrame, before: pl.DataFrame, position: str) -> tuple[np.ndarray, np.ndarray]:
+    """Which of this run's chunks are the same as in `before` (same id and compared columns), and each of `before`'s
+    rows' position now where it is unchanged (−1 where not)."""
+    joined = now.select(position, pl.col("id").cast(pl.Int64), *_COMPARED).join(
+        before.select("id", *_COMPARED).with_row_index("before"), on="id", how="left", suffix="_before",
+        maintain_order="left")
+    same = joined.select(pl.all_horizontal(pl.col("before").is_not_null(), *(
+        pl.col(name).eq_missing(pl.col(f"{name}_before")) for name in _COMPARED))).to_series().to_numpy()
+    position_now = np.full(before.height, -1, dtype=np.int64)
+    position_now[joined["before"].fill_null(0).to_numpy()[same]] = joined[position].to_numpy()[same]
+    return same, position_now
+
+
 def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str] | None,
-                config: PairConfig = PairConfig()) -> pl.DataFrame:
+                config: PairConfig = PairConfig(), previous: Path | None = None,
+                save: Path | None = None) -> pl.DataFrame:
     """Pairs of (rust, elixir) accepted chunks with score ≥ threshold, both on the same side of the split; each chunk in
     at most `max_pairs_per_chunk` pairs, taken best score first (ties by rust id, then elixir id). The split of a file
     comes from `splits` ((repo, file_path) → split), or from the chunks' own `split` column when `splits` is None; a
-    file with none is on the train side."""
+    file with none is on the train side.
+
+    `save` writes this run's candidates there (a parquet file, published by a rename) for a later run's `previous`:
+    that run then expands only the pairs touching a chunk changed since (see `_candidates`), with the same result as
+    from scratch. A `previous` that is missing, unreadable, or written under another config, format or code of this
+    module is ignored (everything computed)."""
     needed = chunks.select("id", "language", "repo", "file_path", "kind", "identifiers", "concepts",
                            *(["split"] if splits is None else []))
     if splits is not None:
@@ -206,8 +354,14 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str] | None,
     rust = needed.filter(pl.col("language") == "rust").with_row_index("r")
     elixir = needed.filter(pl.col("language") == "elixir").with_row_index("e")
     if rust.height == 0 or elixir.height == 0:
+        if save is not None:  # no candidates: the next run computes every pair, all having a chunk new to it
+            _save_candidates(Path(save), config, rust, elixir, np.zeros(0, np.int32), np.zeros(0, np.int32),
+                             np.zeros(0, np.float64), [])
         return pl.DataFrame(schema=PAIR_SCHEMA)
-    r_positions, e_positions, scores = _candidates(rust, elixir, config)
+    cached = _read_candidates(Path(previous), config, rust, elixir) if previous is not None else None
+    r_positions, e_positions, scores, capped = _candidates(rust, elixir, config, cached)
+    if save is not None:
+        _save_candidates(Path(save), config, rust, elixir, r_positions, e_positions, scores, capped)
     rust_ids, elixir_ids = rust["id"].to_numpy(), elixir["id"].to_numpy()
     # best score first, then by ids (a total order: a pair of ids is unique); chunks in id order (the stage's
     # parts are) let the positions stand for the ids: two int32 keys instead of two int64 gathers

@@ -137,6 +137,10 @@ class StageFiles:
         return self.work_dir / "pair_examples.parquet"
 
     @property
+    def pair_candidates(self) -> Path:
+        return self.work_dir / "pair_candidates.parquet"  # every chunk's match candidates, for the next run
+
+    @property
     def pair_example_ids(self) -> Path:
         return self.work_dir / "pair_example_ids.parquet"  # digest → t5_example_contents id of the pair examples
 
@@ -561,7 +565,8 @@ def session_to_extend(conn: psycopg.Connection, files: StageFiles, *, exclude_ta
 def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
                 dagster_run_id: str | None = None, previous: StageFiles | None = None) -> dict:
     """Pairs of passing Rust and Elixir chunks and their examples, added to the scoring's session. `previous`: an
-    earlier run's folder, whose stored pair examples (digest → content id) spare this run probing for them."""
+    earlier run's folder, whose match candidates spare this run matching unchanged chunks again and whose stored pair
+    examples (digest → content id) spare it probing for them."""
     session_id = session_to_extend(conn, files, exclude_tasks=PAIR_TASKS, drop_stats=("pairs",),
                                    dagster_run_id=dagster_run_id)
     passing = pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score", "split")
@@ -572,7 +577,10 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
         pairs = match_pairs(chunks.head(0), None)
         examples = pl.DataFrame(schema=EXAMPLE_SCHEMA)
     else:
-        pairs = match_pairs(chunks, None, PairConfig(threshold=config.pair_threshold))
+        # the candidates of chunks unchanged since the previous run are its own (pairs.py: the same pairs)
+        cache = previous.pair_candidates if previous is not None and config.analysis_cache else None
+        pairs = match_pairs(chunks, None, PairConfig(threshold=config.pair_threshold), previous=cache,
+                            save=files.pair_candidates)
         paired = pl.concat([pairs["rust_id"], pairs["elixir_id"]]).unique()
         chunks = pl.concat([pl.scan_parquet(part).select(*PAIR_EXAMPLE_COLUMNS).filter(
             pl.col("id").is_in(paired.implode())).collect().join(passing, on="id", maintain_order="left")

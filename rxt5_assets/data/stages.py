@@ -24,7 +24,8 @@ import polars as pl
 import psycopg
 
 from rxt5_assets.data.analysis_cache import analyser_versions, fetch_rows, row_list, snapshot_reader, store_analyses
-from rxt5_assets.data.carry import LEDGER_SCHEMA, ROW_IDENTITY, PartRecord, Prior, fingerprint, read_manifest, write_manifest
+from rxt5_assets.data.carry import (LEDGER, LEDGER_SCHEMA, ROW_IDENTITY, PartRecord, Prior, fingerprint, read_manifest,
+                                   write_manifest)
 from rxt5_assets.data.chunks import table_summary
 from rxt5_assets.data.dataset import MixConfig, files_on_both_sides, mix_training_split, write_jsonl
 from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig
@@ -141,8 +142,9 @@ class StageFiles:
         return self.work_dir / "pair_candidates.parquet"  # every chunk's match candidates, for the next run
 
     @property
-    def pair_example_ids(self) -> Path:
-        return self.work_dir / "pair_example_ids.parquet"  # digest → t5_example_contents id of the pair examples
+    def pair_examples_stored(self) -> Path:
+        # per pair example: its pair, the pair's key and the t5_example_contents id (carried_pairs.py)
+        return self.work_dir / "pair_examples_stored.parquet"
 
     @property
     def session(self) -> Path:
@@ -565,27 +567,30 @@ def session_to_extend(conn: psycopg.Connection, files: StageFiles, *, exclude_ta
 def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConfig,
                 dagster_run_id: str | None = None, previous: StageFiles | None = None) -> dict:
     """Pairs of passing Rust and Elixir chunks and their examples, added to the scoring's session. `previous`: an
-    earlier run's folder, whose match candidates spare this run matching unchanged chunks again and whose stored pair
-    examples (digest → content id) spare it probing for them."""
+    earlier run's folder, whose match candidates spare this run matching unchanged chunks again, and whose pair
+    examples (with the ids they are stored under) are taken for the pairs whose inputs did not change
+    (carried_pairs.py): only the other pairs' chunks are read whole, and only their examples built and stored."""
+    from rxt5_assets.data.carried_pairs import code_key, pair_keys, source_ids
+
     session_id = session_to_extend(conn, files, exclude_tasks=PAIR_TASKS, drop_stats=("pairs",),
                                    dagster_run_id=dagster_run_id)
     passing = pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score", "split")
+    parts = files.parts(files.chunks)
     # the matcher reads only the columns it needs, part by part; only the paired chunks are read whole
     chunks = pl.concat([pl.read_parquet(part, columns=list(PAIR_COLUMNS)).join(passing, on="id", maintain_order="left")
-                        for part in files.parts(files.chunks)])
+                        .with_columns(part=pl.lit(index, dtype=pl.Int32)) for index, part in enumerate(parts)])
+    keys = None
     if not config.cross_language_learning:
         pairs = match_pairs(chunks.head(0), None)
-        examples = pl.DataFrame(schema=EXAMPLE_SCHEMA)
+        examples, ids = pl.DataFrame(schema=EXAMPLE_SCHEMA), []
     else:
         # the candidates of chunks unchanged since the previous run are its own (pairs.py: the same pairs)
         cache = previous.pair_candidates if previous is not None and config.analysis_cache else None
         pairs = match_pairs(chunks, None, PairConfig(threshold=config.pair_threshold), previous=cache,
                             save=files.pair_candidates)
-        paired = pl.concat([pairs["rust_id"], pairs["elixir_id"]]).unique()
-        chunks = pl.concat([pl.scan_parquet(part).select(*PAIR_EXAMPLE_COLUMNS).filter(
-            pl.col("id").is_in(paired.implode())).collect().join(passing, on="id", maintain_order="left")
-            for part in files.parts(files.chunks)])
-        examples = pair_examples(pairs, chunks)
+        ledger = pl.read_parquet(files.chunks / LEDGER, columns=["id", "content_hash", "repo", "file_path"])
+        keys = pair_keys(pairs, ledger, passing, code_key((read_manifest(files.chunks) or {}).get("key")))
+        examples, ids = _pair_examples(conn, pairs, keys, chunks, passing, parts, previous)
     # a second run of this stage on the same session replaces the pair examples instead of adding them again
     # (the session's membership rows only: the contents stay, other sessions may share them). Only a session whose
     # stats say pairs were stored has any: the first run skips a join over all its examples (200k chunks: 0.36 s)
@@ -596,27 +601,55 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
                      "and c.id = l.example_id and c.language = any(%s) and c.task = any(%s)",
                      (session_id, list(PAIR_LANGUAGES), list(PAIR_TASKS)))
     started = time.perf_counter()
-    stored: dict[str, int] = {}
-    store_examples(conn, session_id, examples, prior=_stored_pair_examples(conn, previous), record=stored)
+    fresh = [position for position, id_ in enumerate(ids) if id_ is None]
+    if fresh:  # the examples not taken from the previous run: their contents stored (or found) now
+        for position, id_ in zip(fresh, store_examples(conn, session_id, examples[fresh], link=False)):
+            ids[position] = id_
+    link_examples(conn, session_id, ids)
     store_seconds = time.perf_counter() - started
     update_session(conn, session_id, stats={"pairs": {"pairs": pairs.height, "examples": examples.height}})
     files.write_parquet(pairs, files.pairs)
     files.write_parquet(examples, files.pair_examples)
-    files.write_parquet(pl.DataFrame({"digest": list(stored), "id": list(stored.values())},
-                                     schema={"digest": pl.String, "id": pl.Int64}), files.pair_example_ids)
+    if keys is not None:
+        by_pair = pairs.select(source_id=source_ids()).with_columns(pair_key=keys)
+        files.write_parquet(examples.select("source_id").join(by_pair, on="source_id", how="left",
+                                                              maintain_order="left")
+                            .with_columns(id=pl.Series(ids, dtype=pl.Int64)), files.pair_examples_stored)
     return {"session_id": session_id, "pairs": pairs, "examples": examples, "chunks": chunks,
-            "store_seconds": round(store_seconds, 3)}
+            "pair_examples_carried": examples.height - len(fresh), "store_seconds": round(store_seconds, 3)}
 
 
-def _stored_pair_examples(conn: psycopg.Connection, previous: StageFiles | None) -> dict[str, int] | None:
-    """digest → content id of the previous run's pair examples, while its session still links them (see
-    _carriable_examples: contents are deleted only once no session links them)."""
-    if previous is None or not previous.pair_example_ids.exists() or not previous.session.exists():
-        return None
-    stored = pl.read_parquet(previous.pair_example_ids)
-    if _session_links(conn, previous) < stored.height:
-        return None
-    return dict(zip(stored["digest"].to_list(), stored["id"].to_list()))
+def _pair_examples(conn: psycopg.Connection, pairs: pl.DataFrame, keys: pl.Series, chunks: pl.DataFrame,
+                   passing: pl.DataFrame, parts: list[Path], previous: StageFiles | None
+                   ) -> tuple[pl.DataFrame, list[int | None]]:
+    """pair_examples(pairs, chunks) — the previous run's rows for the pairs it had with the same key, the others
+    built now from their chunks (read whole from the parts that hold them) — and the content id of each row (None:
+    not stored yet)."""
+    from rxt5_assets.data.carried_pairs import carried_examples, source_ids
+
+    carried = None
+    if previous is not None and previous.session.exists() and previous.pair_examples_stored.exists():
+        carried = carried_examples(pairs, keys, previous.pair_examples, previous.pair_examples_stored)
+        # its ids are stored contents while its session links them (see _carriable_examples)
+        if carried is not None and _session_links(conn, previous) < carried[0].height:
+            carried = None
+    carried_rows, new_pairs = carried if carried is not None else (None, pairs)
+    paired = pl.concat([new_pairs["rust_id"], new_pairs["elixir_id"]]).unique()
+    holding = chunks.filter(pl.col("id").is_in(paired.implode()))["part"].unique().sort().to_list()
+    needed = [pl.scan_parquet(parts[index]).select(*PAIR_EXAMPLE_COLUMNS).filter(
+        pl.col("id").is_in(paired.implode())).collect() for index in holding]
+    whole = pl.concat(needed).join(passing, on="id", maintain_order="left") if needed else None
+    built = pair_examples(new_pairs, whole) if whole is not None else pl.DataFrame(schema=EXAMPLE_SCHEMA)
+    if carried_rows is None:
+        return built, [None] * built.height
+    position = pairs.select(source_id=source_ids()).with_row_index("pair")
+    built = built.with_row_index("row").join(position, on="source_id", how="left", maintain_order="left").with_columns(
+        id=pl.lit(None, dtype=pl.Int64))
+    columns = [*EXAMPLE_SCHEMA, "pair", "row", "id"]
+    # each pair's rows come from one side; pairs in this run's order, rows within a pair in their own order
+    merged = pl.concat([carried_rows.select(columns).cast({"row": pl.UInt32}), built.select(columns)]).sort(
+        "pair", "row")
+    return merged.select(list(EXAMPLE_SCHEMA)), merged["id"].to_list()
 
 
 def _session_links(conn: psycopg.Connection, files: StageFiles) -> int:
@@ -698,5 +731,6 @@ def run_data_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Pat
                                                                "parts_carried")},
             **{name: reports["scoring_stage"].get(name) for name in ("parts_scored", "parts_from_cache",
                                                                       "example_parts_carried")},
+            "pair_examples_carried": reports["pairs_stage"]["pair_examples_carried"],
             # seconds PostgreSQL took to store the session's examples (scoring's, on its own thread, and the pairs')
             "store_seconds": {stage: reports[stage].get("store_seconds") for stage in ("scoring_stage", "pairs_stage")}}

@@ -227,8 +227,7 @@ def link_examples(conn: psycopg.Connection, session_id: str, ids) -> None:
 
 
 def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataFrame,
-                   index: ContentIndex | None = None, prior: dict[str, int] | None = None,
-                   record: dict[str, int] | None = None) -> list[int]:
+                   index: ContentIndex | None = None, link: bool = True) -> list[int]:
     """Add `examples` to a session (migration 7): a digest per example (example_digests); the contents PostgreSQL
     lacks (`index`; read now when not given and the frame is larger than PROBE_ROWS, else probed) get ids from the
     sequence and go by COPY (CSV written by polars) into t5_example_contents; then one narrow t5_session_examples row
@@ -236,26 +235,19 @@ def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataF
     previous session's sends their ids only. Another session storing the same new example at the same time: this COPY
     waits for it (a unique digest), meets the digest and the slice goes again through a temporary table with `on
     conflict do nothing` (two sessions inserting the same new examples in opposite orders: PostgreSQL's deadlock
-    detector fails one of them). Returns the content id of every example, in frame order.
-
-    Without an index: `prior` (digest → id of contents known to be stored: the previous run's pair examples) is
-    looked up first and only the other digests are probed; `record` receives digest → id of every example here."""
+    detector fails one of them). Returns the content id of every example, in frame order; `link=False` stores the
+    contents only (the caller links them, with others, by link_examples)."""
     import polars as pl
 
     # a few slices (the pairs' examples): index probes cost less than reading every stored digest
-    index = index if index is not None else ContentIndex(conn) if examples.height > PROBE_ROWS and not prior else None
+    index = index if index is not None else ContentIndex(conn) if examples.height > PROBE_ROWS else None
     session = uuid.UUID(str(session_id)).bytes
     contents = example_contents(examples)
     linked: list[int] = []
     for start in range(0, contents.height, STORE_SLICE_ROWS):
         frame = contents.slice(start, STORE_SLICE_ROWS)
         digests = example_digests(frame)
-        if index is not None:
-            known = index.ids
-        else:
-            known = dict(prior or {})
-            unknown = [digest for digest in set(digests) if digest not in known]
-            known.update(_probe(conn, unknown) if unknown else {})
+        known = index.ids if index is not None else _probe(conn, list(set(digests)))
         ids = [known.get(digest) for digest in digests]
         missing = [id_ is None for id_ in ids]
         if any(missing):
@@ -263,10 +255,9 @@ def store_examples(conn: psycopg.Connection, session_id: str, examples: pl.DataF
             stored = _insert_contents(conn, fresh.unique("digest", keep="first", maintain_order=True))
             known.update(stored)
             ids = [known.get(digest) for digest in digests]
-        with conn.cursor().copy("copy t5_session_examples (training_session_id, example_id) from stdin "
-                                "(format binary)") as copy:
-            copy.write(_link_rows(session, ids))
+        if link:
+            with conn.cursor().copy("copy t5_session_examples (training_session_id, example_id) from stdin "
+                                    "(format binary)") as copy:
+                copy.write(_link_rows(session, ids))
         linked.extend(ids)
-        if record is not None:
-            record.update(zip(digests, ids))
     return linked

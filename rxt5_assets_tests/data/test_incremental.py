@@ -108,6 +108,7 @@ def test_a_retrain_takes_the_unchanged_parts_examples_and_stores_the_same_sessio
                      "(%s, 'elixir', %s, 'late')", (NEW_RUST, "src/billing.rs", NEW_ELIXIR, "lib/billing.ex"))
     retrain = build(demo, tmp_path / "retrain", previous=tmp_path / "first", batch_size=150)
     assert retrain[2]["example_parts_carried"] == first[2]["parts"] > 2  # every part of the first run
+    assert retrain[2]["pair_examples_carried"] > 0  # the pairs whose chunks did not change: their rows and ids
     examples = tmp_path / "retrain" / "work" / "examples"
     assert (examples / "part-00000.parquet").stat().st_nlink == 2  # the first run's file, hard-linked
     forget_analyses(demo)
@@ -120,7 +121,7 @@ def test_a_retrain_takes_the_unchanged_parts_examples_and_stores_the_same_sessio
     with demo.connect() as conn:
         conn.execute("delete from t5_training_sessions where id = %s", (retrain[2]["session_id"],))
     again = build(demo, tmp_path / "again", previous=tmp_path / "retrain", batch_size=150)
-    assert again[2]["example_parts_carried"] == 0 and again[:2] == full[:2]
+    assert again[2]["example_parts_carried"] == again[2]["pair_examples_carried"] == 0 and again[:2] == full[:2]
     assert session_rows(demo, again[2]["session_id"]) == session_rows(demo, full[2]["session_id"])
 
 

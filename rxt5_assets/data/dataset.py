@@ -50,12 +50,15 @@ def mix_training_split(examples: pl.DataFrame, config: MixConfig) -> tuple[pl.Da
     available = {g: int(n) for g, n in train.group_by("group").len().iter_rows()}
     desired = {g: _weight(g, config) * n for g, n in available.items()}
     scale = min(1.0, config.max_examples / sum(desired.values())) if desired and sum(desired.values()) else 0.0
+    # the shuffles and sorts move row numbers, not the examples' text; the rows are gathered once at the end
+    narrow = train.select("group", "quality_score").with_row_index("_row")
     parts, produced = [], {}
     for index, group in enumerate(sorted(available)):
         count = int(round(desired[group] * scale))
-        parts.append(_take(train.filter(pl.col("group") == group), count, config.seed + index))
+        parts.append(_take(narrow.filter(pl.col("group") == group), count, config.seed + index))
         produced[group] = count
-    mixed = pl.concat(parts).sample(fraction=1.0, shuffle=True, seed=config.seed) if parts else train.head(0)
+    order = pl.concat(parts).sample(fraction=1.0, shuffle=True, seed=config.seed) if parts else narrow.head(0)
+    mixed = train[order["_row"].to_numpy()] if order.height else train.head(0)
     total = sum(produced.values()) or 1
     report = {
         "available_train": available,

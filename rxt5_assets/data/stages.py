@@ -318,24 +318,61 @@ def preprocess_stage(conn: psycopg.Connection, files: StageFiles, config: Prepar
             "batch_size": config.batch_size, "patterns": patterns, "preview": preview, "schema": preview.head(0)}
 
 
+_ANALYSED = ("candidate", "test_path")  # the outcomes whose rows go on to be analysed (or are duplicates)
+_KEPT = ("accepted", "test", "test_failed")  # results that are no drop reason
+
+
+def _known_classes(rows: pl.DataFrame, seen: set, dropped: Counter) -> tuple[list, list] | None:
+    """The loop of _preprocess_batch for a batch whose every row the ledger knows as it is (id, content_hash,
+    outcome, result), column-wise: (outcomes, results), the counts added to `dropped`, the batch's first hashes added
+    to `seen`. None (nothing changed) when a row would need an analysis: the loop handles that batch."""
+    outcome, result = rows["outcome"], rows["result"]
+    candidate = (outcome == "candidate").fill_null(False)
+    hashes = rows.filter(candidate)["content_hash"]
+    # a duplicate: a candidate whose hash an earlier row had (an earlier batch's, or this batch's)
+    first = hashes.is_first_distinct().to_numpy() & ~np.fromiter(
+        (value in seen for value in hashes.to_list()), dtype=bool, count=hashes.len())
+    duplicate = np.zeros(rows.height, dtype=bool)
+    duplicate[np.flatnonzero(candidate.to_numpy())] = ~first
+    duplicate = pl.Series(duplicate)
+    analysed = outcome.is_in(_ANALYSED) & ~duplicate
+    if (analysed & result.is_null()).any():
+        return None
+    seen.update(hashes.filter(pl.Series(first)).to_list())
+    # the loop's counts, a reason only where it counted one (the funnel lists no zeros)
+    reasons = pl.concat([outcome.filter(~outcome.is_in(_ANALYSED) | (outcome == "test_path")),
+                         pl.Series(["duplicate_chunk"] * int(duplicate.sum()), dtype=pl.String),
+                         result.filter(analysed & ~result.is_in(_KEPT))])
+    dropped.update(dict(reasons.value_counts().iter_rows()))
+    results = pl.DataFrame({"analysed": analysed, "result": result}).select(pl.when("analysed").then("result"))
+    return outcome.to_list(), results.to_series().to_list()
+
+
 def _preprocess_batch(reader, writer, preprocessor: Preprocessor, versions: dict, rows: pl.DataFrame,
                       prior: Prior | None, part: PartRecord | None, seen: set, name: str, chunks_dir: Path,
                       tests_dir: Path, key: dict, dropped: Counter, counts: dict) -> tuple[PartRecord, pl.DataFrame]:
     """One batch of the row list → its part, its test part and its ledger rows (see preprocess_stage)."""
     ids = rows["id"].to_list()
     known: dict[int, tuple[str, str | None]] = {}
+    classes = None
     if prior is not None and part is not None and rows.height:
         previous = prior.ledger.filter(pl.col("id").is_between(ids[0], ids[-1]))
         same = rows.join(previous, on="id", how="inner", suffix="_was").filter(
             pl.all_horizontal(pl.col(c).eq_missing(pl.col(f"{c}_was")) for c in ROW_IDENTITY))
-        known = {i: (outcome, result) for i, outcome, result in same.select("id", "outcome", "result").iter_rows()}
+        if same.height == rows.height:  # every row as the ledger knows it: classified column-wise
+            classes = _known_classes(rows.join(same.select("id", "outcome", "result"), on="id", how="left",
+                                               maintain_order="left"), seen, dropped)
+        if classes is None:
+            known = {i: (outcome, result) for i, outcome, result in same.select("id", "outcome", "result").iter_rows()}
+        else:
+            known = dict.fromkeys(ids)  # only membership is asked of it below
     fresh = [i for i in ids if i not in known]
     fetched = {row[0]: row for row in fetch_rows(reader, versions, fresh)}
     counts["fetched"] += len(fetched)
     outcomes: list[str] = []
     results: list[str | None] = []
     need: list[int] = []  # positions of unique candidates and test rows without a known result
-    for chunk_id, content_hash in zip(ids, rows["content_hash"].to_list()):
+    for chunk_id, content_hash in zip([] if classes is not None else ids, rows["content_hash"].to_list()):
         outcome, result = known[chunk_id] if chunk_id in known else (preprocessor.classify(fetched[chunk_id]), None)
         if outcome == "candidate":
             if content_hash in seen:  # the first row of a content hash, in id order, wins
@@ -357,6 +394,8 @@ def _preprocess_batch(reader, writer, preprocessor: Preprocessor, versions: dict
             dropped[result] += 1  # a candidate whose analysis failed (wrong_language, unparseable)
         outcomes.append(outcome)
         results.append(result)
+    if classes is not None:
+        outcomes, results = classes
     # analysed now: fresh rows and known ones never analysed before (a duplicate that became the first of its hash)
     missing = [ids[position] for position in need if ids[position] not in fetched]
     if missing:
@@ -458,6 +497,7 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
         try:
             result = build_examples_by_part(named, test_chunks, config.example_config(), files.scored_parts,
                                             on_examples, previous_cache, on_scores=on_scores, carriable=carriable)
+            files.write_parquet(result.scores, files.scores)  # while the store thread finishes
             session["store"].close()
         finally:
             if "store" in session:
@@ -465,7 +505,6 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
     session_id, scores = session["id"], result.scores
     rows_in = scores.height
     update_session(conn, session_id, stats={"scoring": {"examples": result.examples, "dropped": dict(result.dropped)}})
-    files.write_parquet(scores, files.scores)
     files.write_json(files.session, {"session_id": session_id, "name": config.name})
     files.record_funnel("scoring", rows_in, result.examples, result.dropped)
     examples = pl.scan_parquet(files.example_parts())
@@ -505,7 +544,8 @@ class ExampleStore:
     def __init__(self, conn: psycopg.Connection, session_id: str, index: bool = True):
         self.conn, self.session_id, self.error, self.use_index = conn, session_id, None, index
         self.seconds = 0.0  # spent in store_examples (the writer's own time: PostgreSQL taking the rows in)
-        self.queue: queue.Queue = queue.Queue(maxsize=2)  # at most two parts waiting: memory stays bounded
+        self.queue: queue.Queue = queue.Queue()
+        self.frames = threading.BoundedSemaphore(2)  # at most two parts' frames waiting: memory stays bounded
         self.thread = threading.Thread(target=self._run, name="rxt5-example-store", daemon=True)
         self.thread.start()
 
@@ -526,15 +566,19 @@ class ExampleStore:
                 except BaseException as exc:  # re-raised by put / close in the caller's thread
                     self.error = exc
                 self.seconds += time.perf_counter() - started
+            if item[0] == "store":
+                self.frames.release()
 
     def put(self, frame: pl.DataFrame, ids_path: Path | None = None) -> None:
         """Store `frame`'s examples; the ids of their contents go to `ids_path` (numpy, int64, frame order)."""
         if self.error is not None:
             raise self.error
+        self.frames.acquire()
         self.queue.put(("store", frame, ids_path))
 
     def link(self, ids) -> None:
-        """Add contents stored before (their ids) to the session."""
+        """Add contents stored before (their ids) to the session: never waits (ids are small; the caller goes on
+        while PostgreSQL takes the rows in)."""
         if self.error is not None:
             raise self.error
         self.queue.put(("link", ids, None))

@@ -170,6 +170,7 @@ def measure(home: Path, size: int, mode: str, new: int, workers: int, batch_size
             "analysed": manifest.get("analysed"), "carried": manifest.get("carried"),
             "parts_carried": manifest.get("parts_carried"), "parts_scored": manifest.get("parts_scored"),
             "example_parts_carried": manifest.get("example_parts_carried"),
+            "pair_examples_carried": manifest.get("pair_examples_carried"),
             "store_seconds": manifest.get("store_seconds"),
             "load": os.getloadavg()[0]}
 

@@ -35,7 +35,8 @@ from rxt5_assets.data.quality import score_chunks
 
 MANIFEST = "manifest.json"
 SPLITS = "splits.parquet"  # this run's split of every file with a passing chunk
-FORMAT = 1
+FORMAT = 2  # 2: a part's testable chunks are cached with it
+_CACHED = ("scores", "candidates", "testable")  # a part's cached files: <fingerprint>-<key hash>.<suffix>.parquet
 _LIST_COLUMNS = ("patterns", "concepts", "identifiers")  # only the pair matcher reads these
 _TEST_TASK_COLUMNS = ("id", "language", "repo", "file_path", "kind", "name", "content")  # what _test_tasks reads
 _SCORE_COLUMNS = ("id", "language", "repo", "file_path", "kind", "name", "quality_score", "passed", "breakdown")
@@ -64,14 +65,21 @@ def _with_keys(candidates: pl.DataFrame) -> pl.DataFrame:
                                                                                                  NUM_BINS)))
 
 
-def score_part(chunks: pl.DataFrame, config: ExampleConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+def score_part(chunks: pl.DataFrame, config: ExampleConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]:
     """One part: its scores (_SCORE_COLUMNS), its item-task candidates within the length limits with their dedup keys
-    (no split: that is decided over the whole table), and how many candidates the limits dropped."""
+    (no split: that is decided over the whole table), its testable chunks (what the test tasks may read of it: every
+    passing test module, named module, and chunk of a file whose test module is in this part) and how many
+    candidates the limits dropped."""
     scored = score_chunks(chunks, config.weights).with_columns(passed=pl.col("quality_score") >= config.quality_threshold)
     passed = scored.filter(pl.col("passed")).with_columns(split=pl.lit(None, dtype=pl.String))
     dropped: Counter = Counter()
     candidates = _with_keys(_too_long(_item_tasks(passed).drop("split"), config, dropped))
-    return scored.select(_SCORE_COLUMNS), candidates, {k: int(v) for k, v in dropped.items()}
+    tested_files = passed.filter(pl.col("kind") == "test_module").select("repo", "file_path").unique()
+    testable = passed.filter(
+        (pl.col("kind") == "test_module") | (pl.col("kind").is_in(["module", "module_header"]) & (pl.col("name") != ""))
+        | pl.struct("repo", "file_path").is_in(tested_files.select(pl.struct("repo", "file_path")).to_series().implode())
+    ).select(_TEST_TASK_COLUMNS)
+    return scored.select(_SCORE_COLUMNS), candidates, testable, {k: int(v) for k, v in dropped.items()}
 
 
 @dataclass
@@ -122,9 +130,10 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
             result.parts_from_cache += 1
         else:
             columns = [name for name in pl.read_parquet_schema(path) if name not in _LIST_COLUMNS]
-            scores, candidates, too_long = score_part(pl.read_parquet(path, columns=columns), config)
+            scores, candidates, testable, too_long = score_part(pl.read_parquet(path, columns=columns), config)
             _write(scores, scores_file)  # a new file (rename), never into a file linked from another run
             _write(candidates, candidates_file)
+            _write(testable, cache / f"{fingerprint}-{tag}.testable.parquet")
             entries[fingerprint] = {"too_long": too_long}
             result.parts_scored += 1
         result.dropped.update(entries[fingerprint]["too_long"])
@@ -137,7 +146,7 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
     counts = [len(part) for part in digests]
     prefix = _decided_prefix([fingerprint for fingerprint, _ in parts], counts, prior_order, previous_cache)
     carried = min(prefix.parts, carriable)
-    current = {f"{fingerprint}-{tag}.{suffix}.parquet" for fingerprint in entries for suffix in ("scores", "candidates")}
+    current = {f"{fingerprint}-{tag}.{suffix}.parquet" for fingerprint in entries for suffix in _CACHED}
     for stale in [*cache.glob("*.parquet"), *cache.glob("*.npy")]:  # scored before with other parts or another key
         if stale.name not in current and not (cache == previous_cache and stale.name == SPLITS):
             stale.unlink(missing_ok=True)
@@ -162,8 +171,19 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
         passing.filter(pl.col("kind").is_in(["module", "module_header"]) & (pl.col("name") != "")
                        & pl.col("name").is_in(subjects.implode())).select("id"))["id"].unique()
     del passing, all_scores
-    relevant = [pl.scan_parquet(path).select(_TEST_TASK_COLUMNS).filter(pl.col("id").is_in(wanted.implode()))
-                .collect() for (_, path), ids in zip(parts, part_ids) if wanted.len() and ids.is_in(wanted.implode()).any()]
+    relevant = []
+    for (fingerprint, path), ids in zip(parts, part_ids):
+        if not wanted.len() or not ids.is_in(wanted.implode()).any():
+            continue
+        # the part's testable chunks are cached with it; only a chunk whose file's test module is in another part
+        # (a file across a part boundary) is read from the part itself
+        rows = pl.read_parquet(cache / f"{fingerprint}-{tag}.testable.parquet").filter(
+            pl.col("id").is_in(wanted.implode()))
+        elsewhere = ids.filter(ids.is_in(wanted.implode()) & ~ids.is_in(rows["id"].implode()))
+        if elsewhere.len():
+            rows = pl.concat([rows, pl.scan_parquet(path).select(_TEST_TASK_COLUMNS).filter(
+                pl.col("id").is_in(elsewhere.implode())).collect()]).sort("id")
+        relevant.append(rows)
     passed = pl.concat(relevant) if relevant else None
     if passed is not None and passed.height:
         passed = passed.join(result.scores.select("id", "quality_score", "breakdown", "split"), on="id",
@@ -271,7 +291,7 @@ def _link(source: Path, target: Path, stem: str) -> bool:
     name already here holds the same (the name is the part's fingerprint and the scoring key's hash)."""
     linked = []
     try:
-        for suffix in ("scores", "candidates"):
+        for suffix in _CACHED:
             name = f"{stem}.{suffix}.parquet"
             if not (target / name).exists():
                 os.link(source / name, target / name)

@@ -100,8 +100,8 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
     """`build_examples` over (fingerprint, part file) in order: per-part work from `previous_cache` where its key
     matches, else computed now, either way kept in `cache` (this run's folder). The examples go to
     `on_examples(frame, index)` a part at a time, in order (EXAMPLE_SCHEMA; their concatenation is build_examples'
-    examples; index len(parts) is the test tasks'); `on_scores(scores, fresh)` hears of the scores and of the count
-    of examples that will come as frames, before the first examples.
+    examples; index len(parts) is the test tasks'); `on_scores(scores, candidates)` hears of the scores and of how
+    many candidates (before deduplication, the test tasks' aside) may come as frames, before the first examples.
 
     The dedup decisions of the leading parts that are the previous run's stand (see _decided_prefix); of those, the
     first `carriable` (the caller has the previous run's examples of those parts at hand) come as
@@ -162,6 +162,18 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
     result.scores = all_scores.join(split_frame, on=["repo", "file_path"], how="left", maintain_order="left").with_columns(
         split=pl.when("passed").then("split")).select("id", "language", "quality_score", "passed", "breakdown", "split")
     result.dropped["below_quality_threshold"] = int((~all_scores["passed"]).sum())
+    # a part's examples are the previous run's when its candidates and their decisions are (the decided prefix) and
+    # no file changed sides (the split of a file depends on the whole table: its first eval file)
+    if carried and not _same_splits(previous_cache / SPLITS, split_frame):
+        carried = 0
+    _write(split_frame, cache / SPLITS)
+    # the carried parts are handed on before the test tasks and the dedup run: the caller stores them meanwhile
+    if on_scores is not None:
+        on_scores(result.scores, sum(counts[carried:]))
+    for index in range(carried):
+        on_examples(None, index)
+        result.examples += int(prefix.keep[sum(counts[:index]):sum(counts[:index + 1])].sum())
+        result.parts_carried += 1
 
     # the test tasks join chunks across parts: read whole only the chunks they can use
     subjects = test_chunks.filter(pl.col("name").str.ends_with("Test")).select(
@@ -210,22 +222,11 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
     (cache / MANIFEST).write_text(json.dumps({"key": key, "parts": entries, "order": {
         "fingerprints": [fingerprint for fingerprint, _ in parts], "counts": counts,
         "decisions": f"decisions-{tag}.npy"}}))
-    # a part's examples are the previous run's when its candidates and their decisions are (the decided prefix) and
-    # no file changed sides (the split of a file depends on the whole table: its first eval file)
-    if carried and not _same_splits(previous_cache / SPLITS, split_frame):
-        carried = 0
-    _write(split_frame, cache / SPLITS)
     ends = np.cumsum([0, *counts, test_candidates.height])
-    fresh = int(keep[ends[carried]:].sum())
-    if on_scores is not None:
-        on_scores(result.scores, fresh)
     for index, (fingerprint, _) in enumerate([*parts, ("tests", None)]):
         part_keep = keep[ends[index]:ends[index + 1]]
         if index < carried:
-            on_examples(None, index)
-            result.examples += int(part_keep.sum())
-            result.parts_carried += 1
-            continue
+            continue  # handed on already
         if fingerprint == "tests":
             candidates = test_candidates
         else:

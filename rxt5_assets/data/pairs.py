@@ -368,9 +368,11 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str] | None,
     # best score first, then by ids (a total order: a pair of ids is unique); chunks in id order (the stage's
     # parts are) let the positions stand for the ids: two int32 keys instead of two int64 gathers
     if rust["id"].is_sorted() and elixir["id"].is_sorted():
-        order = np.lexsort((e_positions, r_positions, -scores))
+        keys = {"score": -scores, "rust": r_positions, "elixir": e_positions}
     else:
-        order = np.lexsort((elixir_ids[e_positions], rust_ids[r_positions], -scores))
+        keys = {"score": -scores, "rust": rust_ids[r_positions], "elixir": elixir_ids[e_positions]}
+    # polars' multi-column sort (on every core): a third of np.lexsort's time for 800k candidates, the same order
+    order = pl.DataFrame(keys).with_row_index("order").sort("score", "rust", "elixir")["order"].to_numpy()
     limit = config.max_pairs_per_chunk
     rust_uses = np.zeros(rust.height, dtype=np.int64)
     elixir_uses = np.zeros(elixir.height, dtype=np.int64)

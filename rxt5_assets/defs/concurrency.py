@@ -36,7 +36,7 @@ def tag_run_with_host(context) -> None:
     parent = multiprocessing.parent_process()
     run_pid = parent.pid if parent is not None else os.getpid()  # multiprocess step: the run process is the parent
     try:
-        context.instance.add_run_tags(context.run_id, {HOST_TAG: socket.gethostname(), PID_TAG: str(run_pid)})
+        context.instance.add_run_tags(context.run.run_id, {HOST_TAG: socket.gethostname(), PID_TAG: str(run_pid)})
     except Exception as exc:  # an ephemeral instance in tests, a storage without tags: nothing to reap there anyway
         context.log.debug(f"could not tag the run with its host: {exc}")
 

@@ -89,17 +89,19 @@ def item_rows(examples, rows_per_language: int | None, seed: int = 42):
     return picked
 
 
-def evaluate_systems(rows, models: dict, k: int, max_new_tokens: int = 128) -> dict[str, dict]:
+def evaluate_systems(rows, models: dict, k: int, max_new_tokens: int = 128, *, backend: str = "auto",
+                     work_dir: Path | None = None) -> dict[str, dict]:
     """The evaluation gate's own runner (greedy + best-of-k filtered by strict validity) on the same rows and
-    settings for every model and the template floor; scores per language and task."""
+    settings for every model and the template floor; scores per language and task. `backend` as the gate's:
+    `auto` decodes on CTranslate2 fp32 (a converted copy under `work_dir`, removed afterwards) like the gate."""
     from rxt5_assets.evaluation.runner import EvaluationSettings, evaluate_model, evaluate_template
 
     settings = EvaluationSettings(max_rows=None, k=k, metrics=("chrf", "strict_validity", "code_bleu"),
-                                  max_new_tokens=max_new_tokens)
+                                  max_new_tokens=max_new_tokens, backend=backend)
     results = {}
     for label, (model, tokenizer) in models.items():
         started = time.perf_counter()
-        result = evaluate_model(model, tokenizer, rows, settings)
+        result = evaluate_model(model, tokenizer, rows, settings, work_dir=work_dir)
         results[label] = {"scores": result.scores, "seconds": round(time.perf_counter() - started, 1),
                           "samples": [{"input": r.input[:160], "greedy": g[:300], "target": r.target[:300]}
                                       for r, g in list(zip(rows, result.greedy))[:: max(1, len(rows) // 4)][:4]]}
@@ -156,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=60, help="implement/generate eval rows per language (0: all)")
     parser.add_argument("--k", type=int, default=8, help="candidates for best-of-k")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backend", choices=("auto", "ctranslate2", "transformers"), default="auto",
+                        help="what the generations decode on: auto = the evaluation gate's (CTranslate2 fp32 on a "
+                             "CPU), transformers = the figures before 2026-12-03")
     parser.add_argument("--base", default="demo",
                         help="the base: `demo` (shipped) or a built base folder, e.g. .rxt5-demo-base/bases/<name>")
     parser.add_argument("--sweep", action="store_true", help="train and compare the LoRA variants (eval loss only)")
@@ -235,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{losses.get('cross', '—')} | {rel:+.1f}% |", flush=True)
             if args.generation:
                 rows = item_rows(eval_examples, args.rows or None)
-                quality = evaluate_systems(rows, {name: (model, tokenizer)}, args.k)
+                quality = evaluate_systems(rows, {name: (model, tokenizer)}, args.k, backend=args.backend,
+                                           work_dir=home / "eval-scratch")
                 results["sweep"][name]["quality"] = quality[name]
                 print("    " + generation_summary(quality[name]["scores"], args.k), flush=True)
     else:
@@ -249,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         adapter, _ = load_trained(result.adapter_dir, home / "models")
         adapter_losses = eval_loss_by_language(adapter, tokenizer, eval_examples)
         rows = item_rows(eval_examples, args.rows or None)
-        quality = evaluate_systems(rows, {"base": (base, tokenizer), "base + adapter": (adapter, tokenizer)}, args.k)
+        quality = evaluate_systems(rows, {"base": (base, tokenizer), "base + adapter": (adapter, tokenizer)}, args.k,
+                                   backend=args.backend, work_dir=home / "eval-scratch")
         results.update({"train_seconds": round(train_seconds, 1), "adapter_eval_loss": adapter_losses,
                         "quality": quality, "hyperparameters": result.hyperparameters,
                         "global_step": result.global_step})

@@ -332,6 +332,23 @@ def _unchanged(now: pl.DataFrame, before: pl.DataFrame, position: str) -> tuple[
     return same, position_now
 
 
+def _best_first(scores: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The candidates' order: score descending, then `first`, then `second` ascending (non-negative integers; a total
+    order when the pairs are unique). Packed into one uint64 key when the score's dense rank and both keys fit (scores
+    take a few hundred values: 1 M chunks' 18.6 M candidates sort in 2.5 s instead of polars' multi-column 4.8 s),
+    else polars' multi-column sort; the same order either way."""
+    if not len(scores):
+        return np.zeros(0, dtype=np.int64)
+    rank = pl.Series(-scores).rank("dense").to_numpy().astype(np.uint64)  # 1 = best
+    bits = [int(v).bit_length() for v in (rank.max(), first.max(), second.max())]
+    if first.min() >= 0 and second.min() >= 0 and sum(bits) <= 64:
+        key = ((rank << np.uint64(bits[1] + bits[2])) | (first.astype(np.uint64) << np.uint64(bits[2]))
+               | second.astype(np.uint64))
+        return pl.Series(key).arg_sort().to_numpy().astype(np.int64)
+    frame = pl.DataFrame({"score": -scores, "first": first, "second": second}).with_row_index("order")
+    return frame.sort("score", "first", "second")["order"].to_numpy().astype(np.int64)
+
+
 def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str] | None,
                 config: PairConfig = PairConfig(), previous: Path | None = None,
                 save: Path | None = None) -> pl.DataFrame:
@@ -366,13 +383,11 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str] | None,
         _save_candidates(Path(save), config, rust, elixir, r_positions, e_positions, scores, capped)
     rust_ids, elixir_ids = rust["id"].to_numpy(), elixir["id"].to_numpy()
     # best score first, then by ids (a total order: a pair of ids is unique); chunks in id order (the stage's
-    # parts are) let the positions stand for the ids: two int32 keys instead of two int64 gathers
+    # parts are) let the positions stand for the ids: small keys that pack into one
     if rust["id"].is_sorted() and elixir["id"].is_sorted():
-        keys = {"score": -scores, "rust": r_positions, "elixir": e_positions}
+        order = _best_first(scores, r_positions, e_positions)
     else:
-        keys = {"score": -scores, "rust": rust_ids[r_positions], "elixir": elixir_ids[e_positions]}
-    # polars' multi-column sort (on every core): a third of np.lexsort's time for 800k candidates, the same order
-    order = pl.DataFrame(keys).with_row_index("order").sort("score", "rust", "elixir")["order"].to_numpy()
+        order = _best_first(scores, rust_ids[r_positions], elixir_ids[e_positions])
     limit = config.max_pairs_per_chunk
     rust_uses = np.zeros(rust.height, dtype=np.int64)
     elixir_uses = np.zeros(elixir.height, dtype=np.int64)

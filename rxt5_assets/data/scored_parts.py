@@ -219,9 +219,12 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
     with temporary.open("wb") as handle:
         np.save(handle, keep[:sum(counts)])
     temporary.replace(cache / f"decisions-{tag}.npy")
-    (cache / MANIFEST).write_text(json.dumps({"key": key, "parts": entries, "order": {
+    # replaced by a rename, never written in place: a run's folder may hard-link the upstream run's file
+    temporary = cache / f".{MANIFEST}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    temporary.write_text(json.dumps({"key": key, "parts": entries, "order": {
         "fingerprints": [fingerprint for fingerprint, _ in parts], "counts": counts,
         "decisions": f"decisions-{tag}.npy"}}))
+    temporary.replace(cache / MANIFEST)
     ends = np.cumsum([0, *counts, test_candidates.height])
     for index, (fingerprint, _) in enumerate([*parts, ("tests", None)]):
         part_keep = keep[ends[index]:ends[index + 1]]

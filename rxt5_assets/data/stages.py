@@ -32,11 +32,12 @@ from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig
 from rxt5_assets.data.pairs import PairConfig, match_pairs, pair_examples
 from rxt5_assets.data.quality import QualityWeights
 from rxt5_assets.data.preprocess import Preprocessor
-from rxt5_assets.db.sessions import (PROBE_ROWS, ContentIndex, create_session, derive_session, link_examples,
-                                     lock_session, store_examples, update_session)
+from rxt5_assets.db.sessions import (PROBE_ROWS, ContentIndex, contents_epoch, create_session, derive_session,
+                                     link_examples, lock_session, store_examples, update_session)
 from rxt5_assets.errors import InsufficientDataError
 
 TEST_EXAMPLES = "tests.parquet"  # the test tasks' examples, after every part's
+CONTENTS_EPOCH = "contents_epoch.json"  # in the examples folder: see _stored_ids_hold
 PAIR_TASKS = ("translate", "concept_transfer")
 PAIR_LANGUAGES = ("rust->elixir", "elixir->rust")  # pair_examples' directions
 PAIR_COLUMNS = ("id", "language", "repo", "file_path", "kind", "name", "identifiers", "concepts")
@@ -145,6 +146,10 @@ class StageFiles:
     def pair_examples_stored(self) -> Path:
         # per pair example: its pair, the pair's key and the t5_example_contents id (carried_pairs.py)
         return self.work_dir / "pair_examples_stored.parquet"
+
+    @property
+    def pair_contents_epoch(self) -> Path:
+        return self.work_dir / "pair_examples_stored.epoch.json"  # see _stored_ids_hold
 
     @property
     def session(self) -> Path:
@@ -468,7 +473,8 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
     test_chunks = pl.concat([pl.read_parquet(path, columns=["name", "content"]).filter(
         pl.col("name").str.ends_with("Test")) for path in files.parts(files.test_chunks)])
     previous_cache = previous.scored_parts if previous is not None and config.analysis_cache else None
-    carriable = _carriable_examples(conn, previous) if previous_cache is not None else 0
+    epoch = contents_epoch(conn)  # before anything is stored: a deletion meanwhile makes the next run store again
+    carriable = _carriable_examples(conn, previous, epoch) if previous_cache is not None else 0
     session: dict = {}
 
     def on_scores(scores: pl.DataFrame, fresh: int) -> None:
@@ -494,6 +500,7 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
         session["store"].put(examples, folder / f"{name}.ids.npy")
 
     with files.publishing_folder(files.examples) as folder:
+        files.write_json(folder / CONTENTS_EPOCH, {"deletions": epoch})
         try:
             result = build_examples_by_part(named, test_chunks, config.example_config(), files.scored_parts,
                                             on_examples, previous_cache, on_scores=on_scores, carriable=carriable)
@@ -515,18 +522,18 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
             "example_parts_carried": result.parts_carried, "store_seconds": round(session["store"].seconds, 3)}
 
 
-def _carriable_examples(conn: psycopg.Connection, previous: StageFiles) -> int:
+def _carriable_examples(conn: psycopg.Connection, previous: StageFiles, epoch: int) -> int:
     """How many leading parts of the previous run's examples this run can take as they are: each has its file and
-    the ids of its stored contents, and the previous run's session still links at least that many examples (rxt5
-    never deletes contents; the documented prune deletes only contents no session links, so those ids are stored)."""
-    if not previous.examples.is_dir():
-        return 0  # a folder written before examples were kept by part
+    the ids of its stored contents, and those ids still name stored contents (_stored_ids_hold)."""
+    if not previous.examples.is_dir() or not _stored_ids_hold(conn, previous, previous.examples / CONTENTS_EPOCH,
+                                                              epoch):
+        return 0  # a folder written before examples were kept by part, or contents deleted since
     count, ids = 0, 0
     while (previous.examples / f"part-{count:05d}.parquet").exists() \
             and (previous.examples / f"part-{count:05d}.ids.npy").exists():
         ids += len(np.load(previous.examples / f"part-{count:05d}.ids.npy", mmap_mode="r"))
         count += 1
-    if not count or not previous.session.exists():
+    if not count:
         return 0
     return count if _session_links(conn, previous) >= ids else 0
 
@@ -618,6 +625,7 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
 
     session_id = session_to_extend(conn, files, exclude_tasks=PAIR_TASKS, drop_stats=("pairs",),
                                    dagster_run_id=dagster_run_id)
+    epoch = contents_epoch(conn)
     passing = pl.read_parquet(files.scores).filter(pl.col("passed")).select("id", "quality_score", "split")
     parts = files.parts(files.chunks)
     # the matcher reads only the columns it needs, part by part; only the paired chunks are read whole
@@ -634,7 +642,8 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
                             save=files.pair_candidates)
         ledger = pl.read_parquet(files.chunks / LEDGER, columns=["id", "content_hash", "repo", "file_path"])
         keys = pair_keys(pairs, ledger, passing, code_key((read_manifest(files.chunks) or {}).get("key")))
-        examples, ids = _pair_examples(conn, pairs, keys, chunks, passing, parts, previous)
+        examples, ids = _pair_examples(conn, pairs, keys, chunks, passing, parts,
+                                       previous if config.analysis_cache else None, epoch)
     # a second run of this stage on the same session replaces the pair examples instead of adding them again
     # (the session's membership rows only: the contents stay, other sessions may share them). Only a session whose
     # stats say pairs were stored has any: the first run skips a join over all its examples (200k chunks: 0.36 s)
@@ -655,6 +664,7 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
     files.write_parquet(pairs, files.pairs)
     files.write_parquet(examples, files.pair_examples)
     if keys is not None:
+        files.write_json(files.pair_contents_epoch, {"deletions": epoch})
         by_pair = pairs.select(source_id=source_ids()).with_columns(pair_key=keys)
         files.write_parquet(examples.select("source_id").join(by_pair, on="source_id", how="left",
                                                               maintain_order="left")
@@ -664,7 +674,7 @@ def pairs_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareConf
 
 
 def _pair_examples(conn: psycopg.Connection, pairs: pl.DataFrame, keys: pl.Series, chunks: pl.DataFrame,
-                   passing: pl.DataFrame, parts: list[Path], previous: StageFiles | None
+                   passing: pl.DataFrame, parts: list[Path], previous: StageFiles | None, epoch: int
                    ) -> tuple[pl.DataFrame, list[int | None]]:
     """pair_examples(pairs, chunks) — the previous run's rows for the pairs it had with the same key, the others
     built now from their chunks (read whole from the parts that hold them) — and the content id of each row (None:
@@ -672,9 +682,9 @@ def _pair_examples(conn: psycopg.Connection, pairs: pl.DataFrame, keys: pl.Serie
     from rxt5_assets.data.carried_pairs import carried_examples, source_ids
 
     carried = None
-    if previous is not None and previous.session.exists() and previous.pair_examples_stored.exists():
+    if previous is not None and previous.pair_examples_stored.exists() \
+            and _stored_ids_hold(conn, previous, previous.pair_contents_epoch, epoch):
         carried = carried_examples(pairs, keys, previous.pair_examples, previous.pair_examples_stored)
-        # its ids are stored contents while its session links them (see _carriable_examples)
         if carried is not None and _session_links(conn, previous) < carried[0].height:
             carried = None
     carried_rows, new_pairs = carried if carried is not None else (None, pairs)
@@ -694,6 +704,17 @@ def _pair_examples(conn: psycopg.Connection, pairs: pl.DataFrame, keys: pl.Serie
     merged = pl.concat([carried_rows.select(columns).cast({"row": pl.UInt32}), built.select(columns)]).sort(
         "pair", "row")
     return merged.select(list(EXAMPLE_SCHEMA)), merged["id"].to_list()
+
+
+def _stored_ids_hold(conn: psycopg.Connection, previous: StageFiles, epoch_file: Path, epoch: int) -> bool:
+    """Whether the content ids a previous run wrote beside its files still name stored contents, so that linking
+    them is what storing those examples again would do (the same digest finds the same row): its session committed
+    (it exists; the callers also check it links at least as many rows as they take), and no statement has deleted
+    from t5_example_contents since that run read the epoch (migration 9: a prune or a truncate bumps it; rxt5 never
+    deletes contents)."""
+    if not previous.session.exists() or not epoch_file.exists():
+        return False
+    return previous.read_json(epoch_file).get("deletions") == epoch
 
 
 def _session_links(conn: psycopg.Connection, files: StageFiles) -> int:

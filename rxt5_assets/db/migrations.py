@@ -245,6 +245,48 @@ create trigger t5_training_sessions_truncated after truncate on t5_training_sess
 """
 
 
+# Example contents are only ever deleted by hand (the README's prune, a truncate). A retrain links the content ids a
+# previous run stored without looking each one up, so it needs to know whether any content was deleted since: one
+# counter, bumped once per deleting statement, read by the data stage when it stores (sessions.contents_epoch).
+# And a session's id may not change while rows link it (what the foreign key before migration 8 refused).
+CONTENTS_EPOCH_SQL = """
+create table if not exists rxt5_contents_epoch (
+    one       boolean primary key default true check (one),
+    deletions bigint not null default 0
+);
+insert into rxt5_contents_epoch (one, deletions) values (true, 0) on conflict do nothing;
+
+create or replace function rxt5_contents_deleted() returns trigger
+    language plpgsql as $fn$
+begin
+    update rxt5_contents_epoch set deletions = deletions + 1;
+    return null;
+end
+$fn$;
+drop trigger if exists t5_example_contents_deleted on t5_example_contents;
+create trigger t5_example_contents_deleted after delete on t5_example_contents
+    for each statement execute function rxt5_contents_deleted();
+drop trigger if exists t5_example_contents_truncated on t5_example_contents;
+create trigger t5_example_contents_truncated after truncate on t5_example_contents
+    for each statement execute function rxt5_contents_deleted();
+
+create or replace function rxt5_session_id_kept() returns trigger
+    language plpgsql as $fn$
+begin
+    if exists (select 1 from t5_session_examples where training_session_id = old.id) then
+        raise foreign_key_violation using
+            message = 'update on table "t5_training_sessions": rows of t5_session_examples still link session '
+                      || old.id;
+    end if;
+    return new;
+end
+$fn$;
+drop trigger if exists t5_training_sessions_id_kept on t5_training_sessions;
+create trigger t5_training_sessions_id_kept before update of id on t5_training_sessions
+    for each row when (old.id is distinct from new.id) execute function rxt5_session_id_kept();
+"""
+
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -479,6 +521,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         8,
         "t5_session_examples: the session is checked once per statement instead of a foreign key check per row",
         SESSION_CHECK_SQL,
+    ),
+    (
+        9,
+        "a counter of deletions from t5_example_contents (what a retrain checks before it links stored ids); a "
+        "session's id is kept while rows link it",
+        CONTENTS_EPOCH_SQL,
     ),
 ]
 

@@ -204,6 +204,12 @@ def _insert_contents(conn: psycopg.Connection, fresh: pl.DataFrame) -> dict[str,
 _LINK_ROW = [("fields", ">i2"), ("session_size", ">i4"), ("session", "V16"), ("id_size", ">i4"), ("id", ">i8")]
 
 
+def contents_epoch(conn: psycopg.Connection) -> int:
+    """How many statements have deleted from t5_example_contents (migration 9). Content ids a run stored under an
+    epoch all exist while the epoch is the same: rxt5 itself never deletes contents."""
+    return conn.execute("select deletions from rxt5_contents_epoch").fetchone()[0]
+
+
 def _link_rows(session: bytes, ids: list[int]) -> bytes:
     """t5_session_examples rows (session uuid, example id) in COPY's binary format, built by numpy: header, one
     34-byte tuple per row, trailer."""

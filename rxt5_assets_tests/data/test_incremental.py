@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rxt5_assets import languages
@@ -123,6 +124,42 @@ def test_a_retrain_takes_the_unchanged_parts_examples_and_stores_the_same_sessio
     again = build(demo, tmp_path / "again", previous=tmp_path / "retrain", batch_size=150)
     assert again[2]["example_parts_carried"] == again[2]["pair_examples_carried"] == 0 and again[:2] == full[:2]
     assert session_rows(demo, again[2]["session_id"]) == session_rows(demo, full[2]["session_id"])
+
+
+def test_contents_pruned_since_the_previous_run_are_stored_again_not_linked(demo: Database, tmp_path: Path):
+    """A user removes an example from the previous session (the view's delete) and runs the README's prune: the
+    previous run's content ids no longer all exist, so the retrain stores its examples again (as a full run does)
+    and links no id without a content row."""
+    first = build(demo, tmp_path / "first", batch_size=150)
+    victim = int(np.load(tmp_path / "first" / "work" / "examples" / "part-00000.ids.npy")[0])
+    with demo.connect() as conn:
+        assert conn.execute("delete from t5_training_examples where training_session_id = %s and example_id = %s",
+                            (first[2]["session_id"], victim)).rowcount == 1
+        assert conn.execute("delete from t5_example_contents c where not exists (select 1 from t5_session_examples l "
+                            "where l.example_id = c.id)").rowcount == 1
+        conn.execute("insert into code_chunks (content, language, file_path, repo) values (%s, 'rust', %s, 'late'), "
+                     "(%s, 'elixir', %s, 'late')", (NEW_RUST, "src/billing.rs", NEW_ELIXIR, "lib/billing.ex"))
+    retrain = build(demo, tmp_path / "retrain", previous=tmp_path / "first", batch_size=150)
+    assert retrain[2]["example_parts_carried"] == retrain[2]["pair_examples_carried"] == 0
+    full = build(demo, tmp_path / "full", batch_size=150)
+    with demo.connect() as conn:
+        dangling = conn.execute("select count(*) from t5_session_examples l where training_session_id = %s and not "
+                                "exists (select 1 from t5_example_contents c where c.id = l.example_id)",
+                                (retrain[2]["session_id"],)).fetchone()[0]
+    assert dangling == 0 and retrain[:2] == full[:2]
+    assert session_rows(demo, retrain[2]["session_id"]) == session_rows(demo, full[2]["session_id"])
+    # the retrain read the epoch after the prune: the next one carries again
+    with demo.connect() as conn:
+        conn.execute("insert into code_chunks (content, language, file_path, repo) values (%s, 'rust', %s, 'later')",
+                     (NEW_RUST, "src/billing.rs"))
+    again = build(demo, tmp_path / "again", previous=tmp_path / "retrain", batch_size=150)
+    assert again[2]["example_parts_carried"] > 0 and again[2]["pair_examples_carried"] > 0
+
+
+def test_analysis_cache_off_carries_nothing_from_the_previous_run(demo: Database, tmp_path: Path):
+    build(demo, tmp_path / "first", batch_size=150)
+    off = build(demo, tmp_path / "off", previous=tmp_path / "first", batch_size=150, analysis_cache=False)
+    assert off[2]["example_parts_carried"] == off[2]["pair_examples_carried"] == off[2]["parts_carried"] == 0
 
 
 def test_a_small_batch_size_gives_the_same_dataset_as_one_batch(demo: Database, tmp_path: Path):

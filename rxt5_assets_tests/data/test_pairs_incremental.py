@@ -307,3 +307,15 @@ def test_random_edits(old, tmp_path, carried, seed):
     new = new.sample(fraction=1.0, shuffle=True, seed=seed) if seed % 2 else new  # ids out of order too
     for config in (CAPPED, PairConfig(threshold=0.3, max_word_postings=2, max_pairs_per_chunk=1)):
         assert_incremental(old, new, tmp_path, carried, config)
+
+
+@pytest.mark.parametrize("high", [50, 2**40])  # packed into one uint64 key / too wide for it: polars' sort
+def test_best_first_is_score_descending_then_both_keys(high):
+    rng = np.random.default_rng(3)
+    # unique (first, second) pairs, as candidates are, in no order; few distinct scores: many ties to break
+    keys = rng.permutation(np.unique(rng.integers(0, high, (3000, 2)), axis=0))
+    first, second = keys[:, 0], keys[:, 1]
+    scores = rng.choice(np.round(rng.random(40), 3), len(keys))
+    expected = np.lexsort((second, first, -scores))
+    assert np.array_equal(pairs._best_first(scores, first, second), expected)
+    assert len(pairs._best_first(np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))) == 0

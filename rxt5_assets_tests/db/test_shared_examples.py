@@ -195,9 +195,30 @@ def test_membership_rows_name_an_existing_session_and_go_with_it(database: Datab
             conn.execute("update t5_session_examples set training_session_id = gen_random_uuid() "
                          "where training_session_id = %s", (gone,))
         conn.rollback()
+        # migration 9: a session's id stays while rows link it (an id nothing links may change)
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="still link session"):
+            conn.execute("update t5_training_sessions set id = gen_random_uuid() where id = %s", (gone,))
+        conn.rollback()
         conn.execute("delete from t5_training_sessions where id = %s", (gone,))
         assert conn.execute("select count(*) from t5_session_examples where training_session_id = %s",
                             (gone,)).fetchone()[0] == 0
         _close(_stored(conn, kept), _expected(examples))  # the other session keeps its rows
         conn.execute("truncate t5_training_sessions cascade")
         assert conn.execute("select count(*) from t5_session_examples").fetchone()[0] == 0
+
+
+def test_every_statement_deleting_contents_moves_the_epoch(database: Database):
+    """Migration 9: what a retrain checks before it links content ids a previous run stored."""
+    from rxt5_assets.db.sessions import contents_epoch
+
+    with database.connect() as conn:
+        session = create_session(conn, "s", ["rust"], {})
+        store_examples(conn, session, _examples(_chunks(conn, 2)))
+        before = contents_epoch(conn)
+        conn.execute("update t5_example_contents set code_chunk_id = null")  # what deleting code_chunks does
+        assert contents_epoch(conn) == before
+        conn.execute("delete from t5_example_contents c where not exists "
+                     "(select 1 from t5_session_examples l where l.example_id = c.id)")  # the prune, even of nothing
+        assert contents_epoch(conn) == before + 1
+        conn.execute("truncate t5_example_contents")
+        assert contents_epoch(conn) == before + 2

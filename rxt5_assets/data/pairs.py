@@ -335,18 +335,23 @@ def _unchanged(now: pl.DataFrame, before: pl.DataFrame, position: str) -> tuple[
 def _best_first(scores: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """The candidates' order: score descending, then `first`, then `second` ascending (non-negative integers; a total
     order when the pairs are unique). Packed into one uint64 key when the score's dense rank and both keys fit (scores
-    take a few hundred values: 1 M chunks' 18.6 M candidates sort in 2.5 s instead of polars' multi-column 4.8 s),
+    take a few hundred values: 1 M chunks' 18.6 M candidates sort in ~1.6 s instead of polars' multi-column 4.2 s),
     else polars' multi-column sort; the same order either way."""
     if not len(scores):
         return np.zeros(0, dtype=np.int64)
-    rank = pl.Series(-scores).rank("dense").to_numpy().astype(np.uint64)  # 1 = best
-    bits = [int(v).bit_length() for v in (rank.max(), first.max(), second.max())]
+    # the dense rank (1 = best) by a hash of the few distinct scores, not a sort of them all (+ 0.0: -0.0 is 0.0)
+    series = pl.Series(scores + 0.0)
+    values = series.unique().sort(descending=True)
+    rank = series.replace_strict(values, pl.int_range(1, values.len() + 1, eager=True, dtype=pl.UInt64),
+                                 return_dtype=pl.UInt64)
+    bits = [int(v).bit_length() for v in (values.len(), first.max(), second.max())]
     if first.min() >= 0 and second.min() >= 0 and sum(bits) <= 64:
-        key = ((rank << np.uint64(bits[1] + bits[2])) | (first.astype(np.uint64) << np.uint64(bits[2]))
-               | second.astype(np.uint64))
-        return pl.Series(key).arg_sort().to_numpy().astype(np.int64)
+        frame = pl.DataFrame({"rank": rank, "first": first, "second": second})
+        key = frame.select(key=pl.col("rank") * (1 << (bits[1] + bits[2]))
+                           + pl.col("first").cast(pl.UInt64) * (1 << bits[2]) + pl.col("second").cast(pl.UInt64))
+        return key["key"].arg_sort().to_numpy()
     frame = pl.DataFrame({"score": -scores, "first": first, "second": second}).with_row_index("order")
-    return frame.sort("score", "first", "second")["order"].to_numpy().astype(np.int64)
+    return frame.sort("score", "first", "second")["order"].to_numpy()
 
 
 def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str] | None,

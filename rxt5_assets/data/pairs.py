@@ -413,15 +413,24 @@ def match_pairs(chunks: pl.DataFrame, splits: dict[tuple[str, str], str] | None,
     if not accepted:
         return pl.DataFrame(schema=PAIR_SCHEMA)
     accepted = np.array(accepted, dtype=np.int64)
-    rust_rows = rust.select("id", "identifiers", "concepts", "split")[r_positions[accepted]]
-    elixir_rows = elixir.select("id", "identifiers", "concepts")[e_positions[accepted]]
-    pairs = []
-    for score, (rust_id, rust_words, rust_concepts, split), (elixir_id, elixir_words, elixir_concepts) in zip(
-            scores[accepted].tolist(), rust_rows.iter_rows(), elixir_rows.iter_rows()):
-        words = (set(rust_words) - _STOP_WORDS) & (set(elixir_words) - _STOP_WORDS)
-        pairs.append((rust_id, elixir_id, round(score, 4), sorted(set(rust_concepts) & set(elixir_concepts)),
-                      sorted(words), split))
-    return pl.DataFrame(pairs, schema=PAIR_SCHEMA, orient="row")
+    return _pair_rows(rust.select("id", "identifiers", "concepts", "split")[r_positions[accepted]],
+                      elixir.select("id", "identifiers", "concepts")[e_positions[accepted]], scores[accepted])
+
+
+def _pair_rows(rust_rows: pl.DataFrame, elixir_rows: pl.DataFrame, scores: np.ndarray) -> pl.DataFrame:
+    """The accepted pairs' frame, column-wise: both ids, the score rounded as Python rounds, the shared concepts and
+    the shared identifier words (stop words out), each sorted."""
+    stop = pl.lit(sorted(_STOP_WORDS), dtype=pl.List(pl.String))
+    frame = pl.DataFrame({"rust_words": rust_rows["identifiers"], "elixir_words": elixir_rows["identifiers"],
+                          "rust_concepts": rust_rows["concepts"], "elixir_concepts": elixir_rows["concepts"]})
+    shared = frame.select(
+        shared_concepts=pl.col("rust_concepts").list.set_intersection("elixir_concepts").list.sort(),
+        shared_words=pl.col("rust_words").list.set_intersection("elixir_words").list.set_difference(stop)
+        .list.sort())
+    return pl.DataFrame({"rust_id": rust_rows["id"], "elixir_id": elixir_rows["id"],
+                         "match_score": [round(score, 4) for score in scores.tolist()],
+                         "shared_concepts": shared["shared_concepts"], "shared_identifiers": shared["shared_words"],
+                         "split": rust_rows["split"]}).cast(PAIR_SCHEMA)
 
 
 def pair_examples(pairs: pl.DataFrame, chunks: pl.DataFrame, max_chars: int = 2400) -> pl.DataFrame:

@@ -92,8 +92,9 @@ def item_rows(examples, rows_per_language: int | None, seed: int = 42):
 def evaluate_systems(rows, models: dict, k: int, max_new_tokens: int = 128, *, backend: str = "auto",
                      work_dir: Path | None = None) -> dict[str, dict]:
     """The evaluation gate's own runner (greedy + best-of-k filtered by strict validity) on the same rows and
-    settings for every model and the template floor; scores per language and task. `backend` as the gate's:
-    `auto` decodes on CTranslate2 fp32 (a converted copy under `work_dir`, removed afterwards) like the gate."""
+    settings for every model and the template floor; scores per language and task. `backend` as the gate's: with a
+    `work_dir`, `auto` decodes on CTranslate2 fp32 like the gate (a converted copy there, removed afterwards); without
+    one, on transformers."""
     from rxt5_assets.evaluation.runner import EvaluationSettings, evaluate_model, evaluate_template
 
     settings = EvaluationSettings(max_rows=None, k=k, metrics=("chrf", "strict_validity", "code_bleu"),

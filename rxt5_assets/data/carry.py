@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,11 @@ LEDGER_SCHEMA = {"id": pl.Int64, "content_hash": pl.String, "language": pl.Strin
 ROW_IDENTITY = ("content_hash", "language", "file_path", "repo")
 LEDGER, MANIFEST = "ledger.parquet", "manifest.json"
 FORMAT = 1
+
+
+def unique_temporary(path: Path) -> Path:
+    """A temporary name next to `path` that no other process uses (published with an atomic rename)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
 def source_hash(*paths: Path) -> str:

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from rxt5_assets.data.carry import source_hash
+from rxt5_assets.data.carry import source_hash, unique_temporary
 from rxt5_assets.data.examples import EXAMPLE_SCHEMA, first_paragraph
 
 # Item kinds that play the same role in both languages.
@@ -271,7 +269,7 @@ def _save_candidates(path: Path, config: PairConfig, rust: pl.DataFrame, elixir:
                       pl.col("partners").fill_null(pl.lit([], dtype=pl.List(pl.Int32))),
                       pl.col("scores").fill_null(pl.lit([], dtype=pl.List(pl.Float64))))
         .select(list(_CACHE_SCHEMA)).cast(_CACHE_SCHEMA))
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    temporary = unique_temporary(path)
     try:
         # lz4: a third of zstd's read time on 800k candidates, for twice the bytes (a few MB)
         table.write_parquet(temporary, compression="lz4",
@@ -339,13 +337,13 @@ def _best_first(scores: np.ndarray, first: np.ndarray, second: np.ndarray) -> np
     else polars' multi-column sort; the same order either way."""
     if not len(scores):
         return np.zeros(0, dtype=np.int64)
-    # the dense rank (1 = best) by a hash of the few distinct scores, not a sort of them all (+ 0.0: -0.0 is 0.0)
-    series = pl.Series(scores + 0.0)
+    series = pl.Series(scores + 0.0)  # + 0.0: -0.0 is 0.0
     values = series.unique().sort(descending=True)
-    rank = series.replace_strict(values, pl.int_range(1, values.len() + 1, eager=True, dtype=pl.UInt64),
-                                 return_dtype=pl.UInt64)
     bits = [int(v).bit_length() for v in (values.len(), first.max(), second.max())]
     if first.min() >= 0 and second.min() >= 0 and sum(bits) <= 64:
+        # the dense rank (1 = best) by a hash of the few distinct scores, not a sort of them all
+        rank = series.replace_strict(values, pl.int_range(1, values.len() + 1, eager=True, dtype=pl.UInt64),
+                                     return_dtype=pl.UInt64)
         frame = pl.DataFrame({"rank": rank, "first": first, "second": second})
         key = frame.select(key=pl.col("rank") * (1 << (bits[1] + bits[2]))
                            + pl.col("first").cast(pl.UInt64) * (1 << bits[2]) + pl.col("second").cast(pl.UInt64))

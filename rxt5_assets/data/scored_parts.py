@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from rxt5_assets.data.carry import source_hash
+from rxt5_assets.data.carry import source_hash, unique_temporary
 from rxt5_assets.data.examples import (EXAMPLE_SCHEMA, NUM_BINS, ExampleConfig, _item_tasks, _test_tasks,
                                       assign_splits, dedup_keys, duplicate_decisions)
 from rxt5_assets.data.quality import score_chunks
@@ -215,12 +214,12 @@ def build_examples_by_part(parts: list[tuple[str, Path]], test_chunks: pl.DataFr
                                decided=prefix.keep)
     del digests, signatures, language_task
     # this run's decisions, in part order, for the next run (the test candidates' last: never carried)
-    temporary = cache / f".decisions-{tag}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    temporary = unique_temporary(cache / f"decisions-{tag}.npy")
     with temporary.open("wb") as handle:
         np.save(handle, keep[:sum(counts)])
     temporary.replace(cache / f"decisions-{tag}.npy")
     # replaced by a rename, never written in place: a run's folder may hard-link the upstream run's file
-    temporary = cache / f".{MANIFEST}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    temporary = unique_temporary(cache / MANIFEST)
     temporary.write_text(json.dumps({"key": key, "parts": entries, "order": {
         "fingerprints": [fingerprint for fingerprint, _ in parts], "counts": counts,
         "decisions": f"decisions-{tag}.npy"}}))
@@ -285,7 +284,7 @@ def _same_splits(previous: Path, current: pl.DataFrame) -> bool:
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    temporary = unique_temporary(path)
     frame.write_parquet(temporary)
     temporary.replace(path)
 

@@ -25,7 +25,7 @@ import psycopg
 
 from rxt5_assets.data.analysis_cache import analyser_versions, fetch_rows, row_list, snapshot_reader, store_analyses
 from rxt5_assets.data.carry import (LEDGER, LEDGER_SCHEMA, ROW_IDENTITY, PartRecord, Prior, fingerprint, read_manifest,
-                                   write_manifest)
+                                   unique_temporary, write_manifest)
 from rxt5_assets.data.chunks import table_summary
 from rxt5_assets.data.dataset import MixConfig, files_on_both_sides, mix_training_split, write_jsonl
 from rxt5_assets.data.examples import EXAMPLE_SCHEMA, ExampleConfig
@@ -79,11 +79,6 @@ class PrepareConfig:
     def mix_config(self) -> MixConfig:
         return MixConfig(self.rust_weight, self.elixir_weight, self.cross_language_weight,
                          self.cross_language_learning, self.max_examples, self.seed)
-
-
-def unique_temporary(path: Path) -> Path:
-    """A temporary name next to `path` that no other process uses (published with an atomic rename)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
 @dataclass
@@ -525,17 +520,14 @@ def scoring_stage(conn: psycopg.Connection, files: StageFiles, config: PrepareCo
 def _carriable_examples(conn: psycopg.Connection, previous: StageFiles, epoch: int) -> int:
     """How many leading parts of the previous run's examples this run can take as they are: each has its file and
     the ids of its stored contents, and those ids still name stored contents (_stored_ids_hold)."""
-    if not previous.examples.is_dir() or not _stored_ids_hold(conn, previous, previous.examples / CONTENTS_EPOCH,
-                                                              epoch):
-        return 0  # a folder written before examples were kept by part, or contents deleted since
+    if not previous.examples.is_dir():
+        return 0  # a folder written before examples were kept by part
     count, ids = 0, 0
     while (previous.examples / f"part-{count:05d}.parquet").exists() \
             and (previous.examples / f"part-{count:05d}.ids.npy").exists():
         ids += len(np.load(previous.examples / f"part-{count:05d}.ids.npy", mmap_mode="r"))
         count += 1
-    if not count:
-        return 0
-    return count if _session_links(conn, previous) >= ids else 0
+    return count if count and _stored_ids_hold(conn, previous, previous.examples / CONTENTS_EPOCH, epoch, ids) else 0
 
 
 def _counts(frame: pl.LazyFrame, column: str) -> dict[str, int]:
@@ -682,10 +674,10 @@ def _pair_examples(conn: psycopg.Connection, pairs: pl.DataFrame, keys: pl.Serie
     from rxt5_assets.data.carried_pairs import carried_examples, source_ids
 
     carried = None
-    if previous is not None and previous.pair_examples_stored.exists() \
-            and _stored_ids_hold(conn, previous, previous.pair_contents_epoch, epoch):
+    if previous is not None and previous.pair_examples_stored.exists():
         carried = carried_examples(pairs, keys, previous.pair_examples, previous.pair_examples_stored)
-        if carried is not None and _session_links(conn, previous) < carried[0].height:
+        if carried is not None and not _stored_ids_hold(conn, previous, previous.pair_contents_epoch, epoch,
+                                                        carried[0].height):
             carried = None
     carried_rows, new_pairs = carried if carried is not None else (None, pairs)
     paired = pl.concat([new_pairs["rust_id"], new_pairs["elixir_id"]]).unique()
@@ -706,22 +698,18 @@ def _pair_examples(conn: psycopg.Connection, pairs: pl.DataFrame, keys: pl.Serie
     return merged.select(list(EXAMPLE_SCHEMA)), merged["id"].to_list()
 
 
-def _stored_ids_hold(conn: psycopg.Connection, previous: StageFiles, epoch_file: Path, epoch: int) -> bool:
-    """Whether the content ids a previous run wrote beside its files still name stored contents, so that linking
-    them is what storing those examples again would do (the same digest finds the same row): its session committed
-    (it exists; the callers also check it links at least as many rows as they take), and no statement has deleted
-    from t5_example_contents since that run read the epoch (migration 9: a prune or a truncate bumps it; rxt5 never
-    deletes contents)."""
-    if not previous.session.exists() or not epoch_file.exists():
+def _stored_ids_hold(conn: psycopg.Connection, previous: StageFiles, epoch_file: Path, epoch: int,
+                     rows: int) -> bool:
+    """Whether the `rows` content ids a previous run wrote beside its files still name stored contents, so that
+    linking them is what storing those examples again would do (the same digest finds the same row): no statement
+    has deleted from t5_example_contents since that run read the epoch (migration 9: a prune or a truncate bumps it;
+    rxt5 never deletes contents), and its session committed (it exists and links at least `rows` examples)."""
+    if not previous.session.exists() or not epoch_file.exists() \
+            or previous.read_json(epoch_file).get("deletions") != epoch:
         return False
-    return previous.read_json(epoch_file).get("deletions") == epoch
-
-
-def _session_links(conn: psycopg.Connection, files: StageFiles) -> int:
-    """How many examples the session of a run's folder links (0 when it is gone)."""
-    session_id = files.read_json(files.session)["session_id"]
+    session_id = previous.read_json(previous.session)["session_id"]
     return conn.execute("select count(*) from t5_session_examples where training_session_id = %s",
-                        (session_id,)).fetchone()[0]
+                        (session_id,)).fetchone()[0] >= rows
 
 
 def dataset_stage(conn: psycopg.Connection, files: StageFiles, dataset_dir: Path, config: PrepareConfig,

@@ -134,6 +134,16 @@ def _eval_subset(work: Path, rows: int, seed: int = 0) -> Path:
     return out
 
 
+def _weight(text: str) -> tuple[str, float]:
+    language, sep, weight = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return language, float(weight)
+    except ValueError:
+        sys.exit(f"--language-weight takes LANGUAGE=WEIGHT, e.g. elixir=2 (got {text!r})")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Tokenizer on the public corpus's accepted chunks, then the T5 on its example tasks for --minutes."""
     import torch
@@ -157,7 +167,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     build_tiny_base(work / "dataset" / "train.jsonl", out, tokenizer_texts=texts,
                     max_seconds=None if args.steps else args.minutes * 60, max_steps=args.steps,
                     seed=args.seed, spec=spec, eval_file=_eval_subset(work, args.eval_rows),
-                    eval_every_steps=args.eval_every, extra_metadata=extra, init_from=args.init_from)
+                    eval_every_steps=args.eval_every, extra_metadata=extra, init_from=args.init_from,
+                    fit_item_targets=args.fit_item_targets,
+                    language_weights=dict(_weight(w) for w in args.language_weight) or None)
     print(out)
     return 0
 
@@ -295,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--name", help="folder name under <work>/bases")
     p.add_argument("--init-from", help="continue pretraining this built base (fresh learning-rate schedule)")
+    p.add_argument("--fit-item-targets", choices=["off", "keep", "drop"], default="off",
+                   help="over-long item targets become their longest closed prefix that fits 128 tokens; those with "
+                        "none are kept cut (keep) or left out (drop)")
+    p.add_argument("--language-weight", action="append", default=[], metavar="LANGUAGE=W",
+                   help="resample the training examples of a language, e.g. elixir=2 (repeatable)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("install", help="copy a built base into rxt5_assets/models/demo_base with its model card")
     p.add_argument("--from", dest="source", required=True, help="a folder under <work>/bases")

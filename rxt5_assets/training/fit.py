@@ -18,10 +18,14 @@ from typing import Sequence
 from rxt5_assets.training.data import Example
 
 
-def fit_item_targets(examples: Sequence[Example], tokenizer, max_length: int) -> tuple[list[Example], dict[str, int]]:
+def fit_item_targets(examples: Sequence[Example], tokenizer, max_length: int, *,
+                     unfittable: str = "keep") -> tuple[list[Example], dict[str, int]]:
     """(examples with every over-long whole-item target replaced by its longest fitting closed prefix, counts):
     counts has `over_budget` (item targets longer than max_length tokens), `fitted` (replaced) and `kept_cut` (no
-    closed prefix fits: they stay as they were, cut by the trainer)."""
+    closed prefix fits: they stay as they were, cut by the trainer) — or `dropped`, with `unfittable="drop"`: those
+    rows are left out (the demo base's pretraining, where every kept row should teach a whole item)."""
+    if unfittable not in ("keep", "drop"):
+        raise ValueError(f"unfittable must be 'keep' or 'drop' (got {unfittable!r})")
     from rxt5_assets import languages
     from rxt5_assets.evaluation.runner import requested_kind
     from rxt5_assets.evaluation.template import target_language_of
@@ -30,7 +34,8 @@ def fit_item_targets(examples: Sequence[Example], tokenizer, max_length: int) ->
         return [len(ids) for ids in tokenizer(text_target=texts)["input_ids"]]
 
     lengths = n_tokens([e.target for e in examples]) if examples else []
-    out, counts = list(examples), Counter()
+    out: list[Example | None] = list(examples)
+    counts = Counter()
     for i, (example, length) in enumerate(zip(examples, lengths)):
         if length <= max_length:
             continue
@@ -45,11 +50,18 @@ def fit_item_targets(examples: Sequence[Example], tokenizer, max_length: int) ->
         counts["over_budget"] += 1
         chosen = _longest_fitting(module.closed_prefixes(example.target), kind, module, n_tokens, max_length)
         if chosen is None:
-            counts["kept_cut"] += 1
+            if unfittable == "drop":
+                counts["dropped"] += 1
+                out[i] = None
+            else:
+                counts["kept_cut"] += 1
             continue
         counts["fitted"] += 1
         out[i] = dataclasses.replace(example, target=chosen)
-    return out, {"over_budget": counts["over_budget"], "fitted": counts["fitted"], "kept_cut": counts["kept_cut"]}
+    summary = {"over_budget": counts["over_budget"], "fitted": counts["fitted"], "kept_cut": counts["kept_cut"]}
+    if unfittable == "drop":
+        summary["dropped"] = counts["dropped"]
+    return [e for e in out if e is not None], summary
 
 
 def _longest_fitting(prefixes: list[str], kind: str, module, n_tokens, max_length: int) -> str | None:

@@ -225,6 +225,8 @@ def build_tiny_base(
     eval_every_steps: int = 0,
     extra_metadata: dict | None = None,
     init_from: Path | str | None = None,
+    fit_item_targets: str = "off",
+    language_weights: dict[str, float] | None = None,
 ) -> Path:
     """Train a tokenizer and a small T5 on `train_file`'s examples and save both (plus metadata) to `out_dir`.
 
@@ -237,6 +239,11 @@ def build_tiny_base(
     trains on the objective in `spec` until `max_seconds` or `max_steps` runs out, whichever comes first (at least one
     of them must be set); with only `max_steps` the result is deterministic for a seed. The folder is written
     atomically: a half-built base is never left at `out_dir`. Returns `out_dir`.
+
+    `fit_item_targets` ("off", "keep" or "drop") replaces over-long whole-item targets of the training examples by
+    their longest closed prefix that fits `spec.max_target_length` (`training.fit`), keeping or dropping those that
+    have none; `language_weights` resamples the training examples per language (`training.data.apply_weights`,
+    seeded). Neither touches `eval_file`.
     """
     import torch
     from transformers import set_seed
@@ -264,6 +271,20 @@ def build_tiny_base(
     tokenizer_seconds = time.perf_counter() - t0
 
     model.train()
+    curriculum: dict = {}
+    if language_weights:
+        from rxt5_assets.training.data import apply_weights
+
+        examples, mix = apply_weights(examples, weight_of=lambda language: language_weights.get(language, 1.0),
+                                      seed=seed)
+        curriculum["language_weights"] = dict(language_weights)
+        curriculum["per_language"] = mix.per_language
+    if fit_item_targets != "off":
+        from rxt5_assets.training.fit import fit_item_targets as fit
+
+        examples, curriculum["fitted_item_targets"] = fit(examples, tokenizer, spec.max_target_length,
+                                                          unfittable=fit_item_targets)
+        log.info("tiny base: item targets fitted %s", curriculum["fitted_item_targets"])
     task_pairs = _pairs_for_objective(examples, tokenizer, spec, seed)
     optim = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate, weight_decay=0.01)
 
@@ -340,7 +361,8 @@ def build_tiny_base(
                                                  "learning_rate": previous["spec"]["learning_rate"]}]
                                      if previous else []),
                        {"steps": step, "seconds": round(seconds, 2), "learning_rate": spec.learning_rate,
-                        "init_from": str(init_from) if init_from else None}],
+                        "init_from": str(init_from) if init_from else None, "examples": len(examples),
+                        **curriculum}],
             "tokenizer_seconds": round(tokenizer_seconds, 2),
             "tokens_per_second": round(tokens / seconds, 1) if seconds > 0 else None,
             "first_loss": previous.get("first_loss") or (losses[0] if losses else None),

@@ -48,6 +48,27 @@ def test_tiny_base_build_is_deterministic_with_a_step_budget(tmp_path, train_fil
     assert not list(tmp_path.glob(".*tmp*"))  # no half-built folder left behind
 
 
+def test_continued_pretraining_records_its_curriculum(tmp_path, models_dir, train_file):
+    """`init_from` + language weights + fitted item targets: the new phase says what it trained on."""
+    from rxt5_assets.training.data import read_jsonl
+    from rxt5_assets.training.tiny import build_tiny_base
+
+    first = tiny_base_dir(models_dir)
+    out = build_tiny_base(train_file, tmp_path / "next", max_seconds=None, max_steps=2, seed=3, spec=tiny_test_spec(),
+                          init_from=first, fit_item_targets="drop", language_weights={"elixir": 2.0})
+    meta, before = read_tiny_metadata(out), read_tiny_metadata(first)
+    phase = meta["phases"][-1]
+    read = read_jsonl(train_file)
+    elixir = sum(e.language == "elixir" for e in read)
+    assert elixir and phase["per_language"]["elixir"] == 2 * elixir  # a whole weight: exactly two copies each
+    assert phase["language_weights"] == {"elixir": 2.0}
+    fitted = phase["fitted_item_targets"]
+    assert fitted["kept_cut"] == 0 and fitted["over_budget"] == fitted["fitted"] + fitted["dropped"]
+    assert phase["examples"] == sum(phase["per_language"].values()) - fitted["dropped"]
+    assert meta["steps"] == before["steps"] + 2 and len(meta["phases"]) == len(before.get("phases") or [1]) + 1
+    assert meta["fingerprint"] != before["fingerprint"]
+
+
 def test_missing_tiny_base_says_how_to_build_it(tmp_path):
     with pytest.raises(BaseModelNotFoundError) as err:
         load_base_model("tiny", models_dir=tmp_path / "empty")

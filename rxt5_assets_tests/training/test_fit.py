@@ -36,3 +36,21 @@ def test_long_item_targets_become_closed_items_within_the_budget(tmp_path):
     assert out[0].target.startswith("/// Many fields.\n#[derive(Debug)]\npub struct Wide {")
     assert out[2] is examples[2] and out[3] is examples[3] and out[5] is examples[5]
     assert [e.input for e in out] == [e.input for e in examples]
+
+
+def test_unfittable_item_targets_can_be_left_out(tmp_path):
+    """The demo base's pretraining drops what cannot close within the budget, so every row it keeps is whole."""
+    import pytest
+
+    _, tokenizer = load_base_model("demo", models_dir=tmp_path)
+    fields = "\n".join(f"    pub field_number_{i}: Option<Vec<String>>," for i in range(40))
+    long_struct = f"pub struct Wide {{\n{fields}\n}}"
+    one_huge_field = "pub struct One {\n    pub only: " + " ".join(["Vec<"] * 80) + "u8" + ">" * 80 + ",\n}"
+    short = "pub fn one() -> u32 {\n    1\n}"
+    examples = [_example(one_huge_field), _example(long_struct), _example(short)]
+    out, counts = fit_item_targets(examples, tokenizer, 128, unfittable="drop")
+    assert counts == {"over_budget": 2, "fitted": 1, "kept_cut": 0, "dropped": 1}
+    assert len(out) == 2 and out[1] is examples[2]
+    assert out[0].target.startswith("pub struct Wide {") and out[0].target != long_struct
+    with pytest.raises(ValueError, match="unfittable"):
+        fit_item_targets(examples, tokenizer, 128, unfittable="trim")

@@ -38,12 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS))
+    parser.add_argument("--bases", nargs="*", default=["demo"],
+                        help="bases compared side by side: `demo` (shipped) or built base folders (<work>/bases/...)")
+    parser.add_argument("--backend", choices=("transformers", "ctranslate2"), default="transformers",
+                        help="what decodes (ctranslate2: a converted fp32 copy per base, as the gate decodes)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
-    from rxt5_assets.evaluation.runner import (EvaluationSettings, as_rows, best_of_k, generate_candidates,
-                                               sample_rows)
+    from rxt5_assets.evaluation.runner import (EvaluationSettings, as_rows, best_of_k, ctranslate2_folder,
+                                               generate_candidates, sample_rows)
     from rxt5_assets.evaluation.metrics import strict_valid
     from rxt5_assets.training.base_model import load_base_model
     from rxt5_assets.training.data import read_jsonl
@@ -56,18 +60,22 @@ def main(argv: list[str] | None = None) -> int:
     picked = []
     for language in ("rust", "elixir"):
         picked.extend(sample_rows([r for r in rows if r.language == language], args.rows, 0))
-    model, tokenizer = load_base_model("demo", models_dir=Path(args.work) / "models")[:2]
     chrf = CHRF()
     print(f"dev rows: {len(picked)} ({args.rows} per language) from {dev_file}; load {os.getloadavg()[0]:.2f}")
-    print("| decoding | Rust greedy | Rust best-of-%d | Rust chrF impl | Elixir greedy | Elixir best-of-%d | "
+    print("| base | decoding | Rust greedy | Rust best-of-%d | Rust chrF impl | Elixir greedy | Elixir best-of-%d | "
           "Elixir chrF impl | Rust chrF gen | Elixir chrF gen | s |" % (args.k, args.k))
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, overrides in VARIANTS.items():
-        if args.variants and name not in args.variants:
-            continue
-        settings = EvaluationSettings(max_rows=None, k=args.k, **overrides)
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for base_name, name, overrides in [(b, n, o) for b in args.bases for n, o in VARIANTS.items()
+                                       if not args.variants or n in args.variants]:
+        model, tokenizer = load_base_model(base_name, models_dir=Path(args.work) / "models")[:2]
+        settings = EvaluationSettings(max_rows=None, k=args.k, backend=args.backend, **overrides)
         started = time.perf_counter()
-        generations = generate_candidates(model, tokenizer, [r.input for r in picked], settings)
+        inputs = [r.input for r in picked]
+        if args.backend == "ctranslate2":
+            with ctranslate2_folder(model, tokenizer, settings, Path(args.work) / "eval-scratch") as folder:
+                generations = generate_candidates(model, tokenizer, inputs, settings, ct2_folder=folder)
+        else:
+            generations = generate_candidates(model, tokenizer, inputs, settings)
         _, best_valid = best_of_k(picked, generations.samples)
         cells, gen_scores = [], []
         for language in ("rust", "elixir"):
@@ -82,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             gen_scores.append(chrf.corpus_score([generations.greedy[i] for i in generate],
                                                 [[picked[i].target for i in generate]]).score)
         cells += [f"{score:.1f}" for score in gen_scores]
-        print(f"| {name} | " + " | ".join(cells) + f" | {time.perf_counter() - started:.0f} |", flush=True)
+        print(f"| {Path(base_name).name} | {name} | " + " | ".join(cells) + f" | {time.perf_counter() - started:.0f} |", flush=True)
     return 0
 
 

@@ -10,6 +10,8 @@ On the demo corpus's eval split (files neither the shipped base nor the adapter 
      and on `implement`/`generate` rows (the tasks whose target is one whole item) strict item validity (the language
      module's `is_valid_item` of the requested kind) for greedy and for best-of-k sampled candidates filtered by it,
      chrF (sacrebleu) of the greedy output per task, and CodeBLEU of the best-of-k pick.
+  4. base + adapter − base with 95 % paired-bootstrap intervals over the rows (`evaluation.significance`):
+     strict validity greedy and best-of-k, chrF on `implement` — which differences are more than the sample's luck.
 `--sweep` trains the LoRA variants compared in the README (target modules, rank, learning rate, epochs) and prints eval
 loss per language before/after each, with training time. Everything runs on the CPU; the machine's load is printed.
 """
@@ -104,6 +106,7 @@ def evaluate_systems(rows, models: dict, k: int, max_new_tokens: int = 128, *, b
         started = time.perf_counter()
         result = evaluate_model(model, tokenizer, rows, settings, work_dir=work_dir)
         results[label] = {"scores": result.scores, "seconds": round(time.perf_counter() - started, 1),
+                          "_outputs": (result.greedy, result.best),  # for the paired bootstrap; not written out
                           "samples": [{"input": r.input[:160], "greedy": g[:300], "target": r.target[:300]}
                                       for r, g in list(zip(rows, result.greedy))[:: max(1, len(rows) // 4)][:4]]}
     results["template"] = {"scores": evaluate_template(rows, settings).scores, "seconds": 0.0, "samples": []}
@@ -128,6 +131,45 @@ def print_quality(results: dict[str, dict], losses: dict[str, dict], k: int) -> 
                  (f"CodeBLEU best-of-{k}", lambda label: _value(results, label, language, "code_bleu@best_of_k"))]
         for name, cell in lines:
             print(f"| {language} ({rows}) | {name} | " + " | ".join(str(cell(label)) for label in labels) + " |")
+
+
+def paired_differences(rows, results: dict[str, dict], a: str, b: str, k: int, resamples: int = 1000) -> dict:
+    """b − a per language with 95 % paired-bootstrap intervals over the rows (evaluation.significance): strict
+    validity greedy and best-of-k (per row 0/1, kinded rows) and corpus chrF of the greedy output on `implement`."""
+    from rxt5_assets.evaluation.metrics import strict_valid
+    from rxt5_assets.evaluation.significance import corpus_chrf, paired_bootstrap
+
+    (greedy_a, best_a), (greedy_b, best_b) = results[a]["_outputs"], results[b]["_outputs"]
+    out: dict[str, dict] = {}
+    for language in ("rust", "elixir"):
+        idx = [i for i, r in enumerate(rows) if r.language == language and r.kind]
+        if not idx:
+            continue
+
+        def valid(outputs, i):
+            return float(strict_valid(outputs[i], language, rows[i].kind))
+
+        implement = [i for i, r in enumerate(rows) if r.language == language and r.task == "implement"]
+        out[language] = {
+            "strict_validity@greedy": paired_bootstrap([valid(greedy_a, i) for i in idx],
+                                                       [valid(greedy_b, i) for i in idx], resamples=resamples),
+            f"strict_validity@best_of_{k}": paired_bootstrap([valid(best_a, i) for i in idx],
+                                                             [valid(best_b, i) for i in idx], resamples=resamples),
+            "chrf@greedy implement": paired_bootstrap([(greedy_a[i], rows[i].target) for i in implement],
+                                                      [(greedy_b[i], rows[i].target) for i in implement],
+                                                      corpus_chrf, resamples=resamples),
+        }
+    return out
+
+
+def print_differences(differences: dict, a: str, b: str) -> None:
+    print(f"\n{b} − {a}, 95 % paired-bootstrap interval over the rows (* : the interval excludes 0)")
+    print("| language | metric | difference [95 % interval] | P(better) |")
+    print("|---|---|---:|---:|")
+    for language, metrics in differences.items():
+        for name, diff in metrics.items():
+            scale = 1.0 if name.startswith("chrf") else 100.0
+            print(f"| {language} | {name} | {diff.describe(scale)} | {diff.p_b_better:.2f} |")
 
 
 def generation_summary(scores: dict, k: int) -> str:
@@ -267,11 +309,19 @@ def main(argv: list[str] | None = None) -> int:
         print("relative eval-loss change: " + ", ".join(
             f"{g} {100 * (adapter_losses[g] - base_losses[g]) / base_losses[g]:+.1f}%" for g in base_losses))
         print_quality(quality, {"base": base_losses, "base + adapter": adapter_losses}, args.k)
+        differences = paired_differences(rows, quality, "base", "base + adapter", args.k)
+        print_differences(differences, "base", "base + adapter")
+        results["paired_differences"] = {language: {name: d.as_dict() for name, d in metrics.items()}
+                                         for language, metrics in differences.items()}
         for label in ("base", "base + adapter"):
             print(f"\n### greedy samples ({label}, {quality[label]['seconds']} s)")
             for sample in quality[label]["samples"]:
                 print(json.dumps(sample, ensure_ascii=False))
     if args.json:
+        for system in results.get("quality", {}).values():
+            system.pop("_outputs", None)
+        for variant in results.get("sweep", {}).values():
+            variant.get("quality", {}).pop("_outputs", None)
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
 

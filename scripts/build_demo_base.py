@@ -225,11 +225,17 @@ python scripts/build_demo_base.py train --size {size_name} --minutes 25 --thread
     --init-from .rxt5-demo-base/bases/first --name continued     # the second phase above
 python scripts/build_demo_base.py train --size {size_name} --minutes 60 --threads 1 --learning-rate 1e-3 --seed 43 \\
     --init-from .rxt5-demo-base/bases/continued --name third     # the third (targets cut without </s>, below)
-python scripts/build_demo_base.py install --from .rxt5-demo-base/bases/third
+python scripts/build_demo_base.py train --size {size_name} --minutes 50 --threads 1 --learning-rate 1e-3 --seed 44 \\
+    --fit-item-targets keep --init-from .rxt5-demo-base/bases/third --name p4-keep     # closed item targets
+python scripts/build_demo_base.py train --size {size_name} --minutes 50 --threads 1 --learning-rate 1e-3 --seed 45 \\
+    --fit-item-targets keep --language-weight elixir=2 --init-from .rxt5-demo-base/bases/p4-keep --name p5-keep-ex2
+python scripts/build_demo_base.py install --from .rxt5-demo-base/bases/p5-keep-ex2
 ```
 Wall-clock budgets make the exact weights depend on the machine's speed; `--steps` fixes them for a seed.
 The third phase trained with targets longer than 128 tokens cut without an end-of-sequence token (the first two
 taught the model to stop in the middle of long items); it ran on a loaded machine, hence fewer steps per minute.
+The fourth and fifth phases train on closed item targets, as the fine-tune does: an over-long item target becomes
+its longest closed prefix that fits 128 tokens (the others keep their cut); the fifth counts Elixir examples twice.
 """
 
 REPLAY_FILE = "replay.jsonl.gz"  # training.data.REPLAY_FILE
